@@ -1,0 +1,309 @@
+//! Helpers shared by the integration tests: run the examples (and the Python originals) as real
+//! processes, read their output without ever blocking forever, and talk to them over loopback.
+#![allow(dead_code)] // each test crate uses a different part of this module
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The longest any single step of a test may take before the test fails with a report.
+pub const STEP: Duration = Duration::from_secs(20);
+/// Read/write timeout for sockets that the tests drive themselves.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A command that runs an example binary that `cargo test` built into target/<profile>/examples.
+pub fn example(name: &str) -> Command {
+    let exe = std::env::current_exe().expect("path of the test binary");
+    // target/<profile>/deps/<test>-<hash>  ->  target/<profile>/examples/<name>
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in target/<profile>/deps");
+    let path = dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "example binary {} not found: run the tests with `cargo test` (which builds every example) \
+         or build them first with `cargo build --examples`",
+        path.display()
+    );
+    let mut cmd = Command::new(path);
+    cmd.env_remove("RUST_BACKTRACE");
+    cmd
+}
+
+/// A command that runs one of the Python originals in examples/python, unbuffered.
+///
+/// Returns None (after saying so loudly) where there is no python3; where the CI variable is set,
+/// a missing python3 fails the test instead.
+pub fn python(script: &str) -> Option<Command> {
+    let found = Command::new("python3")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "python3 is required for the interop tests in CI, and it is missing"
+        );
+        eprintln!("!!! python3 not found: SKIPPING the Python interop part of this test !!!");
+        return None;
+    }
+    let mut cmd = Command::new("python3");
+    cmd.arg("-u")
+        .arg(root().join("examples/python").join(script))
+        .env("PYTHONIOENCODING", "utf-8");
+    Some(cmd)
+}
+
+/// What a finished process printed.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Finished {
+    pub fn assert_success(&self) -> &Self {
+        assert!(self.status.success(), "process failed: {self:#?}");
+        self
+    }
+
+    /// The process failed the way the command-line contract says: non-zero exit, one line on
+    /// stderr that contains `needle`, and no panic.
+    pub fn assert_clean_failure(&self, needle: &str) {
+        assert!(!self.status.success(), "expected a failure: {self:#?}");
+        assert!(
+            !self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"),
+            "the program panicked: {self:#?}"
+        );
+        assert_eq!(
+            self.stderr.lines().count(),
+            1,
+            "expected one line on stderr: {self:#?}"
+        );
+        assert!(
+            self.stderr.contains(needle),
+            "stderr should mention {needle:?}: {self:#?}"
+        );
+    }
+}
+
+/// A running child process whose stdout arrives line by line and whose stderr is collected.
+/// It is killed when dropped, so a failing test never leaves a process behind.
+pub struct Proc {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Proc {
+    /// Spawn `cmd`. With `input`, that is written to its stdin, which is then closed;
+    /// without, stdin is empty.
+    pub fn spawn(mut cmd: Command, input: Option<Vec<u8>>) -> Proc {
+        cmd.stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        if let Some(input) = input {
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            // A separate thread, so that a child that stops reading cannot block the test.
+            thread::spawn(move || {
+                let _ = stdin.write_all(&input);
+            });
+        }
+
+        let (line_tx, lines) = mpsc::channel();
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        thread::spawn(move || {
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match stdout.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let text = String::from_utf8_lossy(&line);
+                        let text = text.strip_suffix('\n').unwrap_or(&text);
+                        if line_tx.send(text.to_string()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+
+        let (err_tx, stderr) = mpsc::channel();
+        let mut err_pipe = child.stderr.take().expect("piped stderr");
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = err_pipe.read_to_end(&mut buf);
+            let _ = err_tx.send(String::from_utf8_lossy(&buf).into_owned());
+        });
+
+        Proc {
+            child,
+            lines,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next line of stdout; fails the test if none comes within [`STEP`].
+    pub fn next_line(&mut self) -> String {
+        match self.lines.recv_timeout(STEP) {
+            Ok(line) => {
+                self.seen.push(line.clone());
+                line
+            }
+            Err(RecvTimeoutError::Timeout) => self.fail("no line on stdout in time"),
+            Err(RecvTimeoutError::Disconnected) => self.fail("stdout closed early"),
+        }
+    }
+
+    /// Reads the server's first line and parses the bound address from it.
+    pub fn bound_addr(&mut self) -> SocketAddr {
+        let line = self.next_line();
+        line.parse()
+            .unwrap_or_else(|_| self.fail(&format!("first line is not an address: {line:?}")))
+    }
+
+    /// Waits, at most [`STEP`], for the process to close its output and exit.
+    pub fn finish(mut self) -> Finished {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => self.fail("the process did not end in time"),
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let stderr = match self.stderr.recv_timeout(left) {
+            Ok(text) => text,
+            Err(_) => self.fail("stderr did not close in time"),
+        };
+        // Both pipes are closed, so the process has exited (or closed them and is about to).
+        let status = self.child.wait().expect("wait for child");
+        let mut stdout = self.seen.join("\n");
+        if !stdout.is_empty() {
+            stdout.push('\n');
+        }
+        Finished {
+            status,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Kills the process and fails the test with everything it printed so far.
+    pub fn fail(&mut self, why: &str) -> ! {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_millis(100)) {
+            self.seen.push(line);
+        }
+        let stderr = self
+            .stderr
+            .recv_timeout(Duration::from_secs(1))
+            .unwrap_or_default();
+        panic!(
+            "{why}\n--- stdout ---\n{}\n--- stderr ---\n{stderr}",
+            self.seen.join("\n")
+        );
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `cmd` to the end with `input` on stdin.
+pub fn run(cmd: Command, input: &[u8]) -> Finished {
+    Proc::spawn(cmd, Some(input.to_vec())).finish()
+}
+
+/// Starts a server command and reads the address it bound from its first line.
+pub fn start_server(cmd: Command) -> (Proc, SocketAddr) {
+    let mut server = Proc::spawn(cmd, None);
+    let addr = server.bound_addr();
+    (server, addr)
+}
+
+/// Starts the example server `name` bound to `addr` (use port 0), and reads the address it bound.
+pub fn start_example(name: &str, addr: &str) -> (Proc, SocketAddr) {
+    let mut cmd = example(name);
+    cmd.arg(addr);
+    start_server(cmd)
+}
+
+/// Runs the example client `name` against `server` with `input` on stdin.
+pub fn run_example_client(name: &str, server: SocketAddr, input: &[u8]) -> Finished {
+    let mut cmd = example(name);
+    cmd.arg(server.to_string());
+    run(cmd, input)
+}
+
+/// A TCP connection from the test itself, with every blocking call bounded.
+pub fn tcp_connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
+        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+    stream
+}
+
+/// Sends `data` and reads back exactly as many bytes.
+pub fn tcp_roundtrip(stream: &mut TcpStream, data: &[u8]) -> Vec<u8> {
+    stream.write_all(data).expect("send to the server");
+    let mut reply = vec![0u8; data.len()];
+    stream.read_exact(&mut reply).expect("read the echo");
+    reply
+}
+
+/// A UDP socket for the test itself, on the same loopback family as `server`, with a timeout.
+pub fn udp_socket(server: SocketAddr) -> UdpSocket {
+    let local = if server.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
+    let socket = UdpSocket::bind(local).expect("bind a test UDP socket");
+    socket.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    socket
+}
+
+/// Sends one datagram and returns the reply, checking that it came from `server`.
+pub fn udp_roundtrip(socket: &UdpSocket, server: SocketAddr, data: &[u8]) -> Vec<u8> {
+    socket.send_to(data, server).expect("send a datagram");
+    let mut buf = vec![0u8; 65536];
+    let (n, from) = socket.recv_from(&mut buf).expect("receive the echo");
+    assert_eq!(from, server, "reply from the wrong address");
+    buf.truncate(n);
+    buf
+}
