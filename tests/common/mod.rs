@@ -46,26 +46,35 @@ pub fn example(name: &str) -> Command {
 /// Returns None (after saying so loudly) where there is no python3; where the CI variable is set,
 /// a missing python3 fails the test instead.
 pub fn python(script: &str) -> Option<Command> {
-    let found = Command::new("python3")
-        .arg("--version")
+    let mut cmd = python_plain()?;
+    cmd.arg("-u")
+        .arg(root().join("examples/python").join(script))
+        .env("PYTHONIOENCODING", "utf-8");
+    Some(cmd)
+}
+
+/// Whether a command-line tool that a test needs is installed. Where it is missing, the test
+/// says so loudly; where the CI variable is set, a missing tool fails the test instead.
+pub fn tool_available(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .status()
         .map(|s| s.success())
         .unwrap_or(false);
     if !found {
         assert!(
             std::env::var_os("CI").is_none(),
-            "python3 is required for the interop tests in CI, and it is missing"
+            "{tool} is required in CI, and it is missing"
         );
-        eprintln!("!!! python3 not found: SKIPPING the Python interop part of this test !!!");
-        return None;
+        eprintln!("!!! {tool} not found: SKIPPING the part of this test that needs it !!!");
     }
-    let mut cmd = Command::new("python3");
-    cmd.arg("-u")
-        .arg(root().join("examples/python").join(script))
-        .env("PYTHONIOENCODING", "utf-8");
-    Some(cmd)
+    found
+}
+
+/// A plain `python3` command, or None (said loudly) where there is none.
+pub fn python_plain() -> Option<Command> {
+    tool_available("python3").then(|| Command::new("python3"))
 }
 
 /// What a finished process printed.

@@ -1,0 +1,311 @@
+//! The book is built with mdBook's own library, at the version README.md installs, and checked:
+//! no warning or error logged, every include resolved, every internal link, anchor and image
+//! present, every example and transcript shown by some chapter.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use mdbook_driver::MDBook;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+
+use common::root;
+
+/// Collects every event at WARN or ERROR, with its fields, while the book builds.
+#[derive(Clone, Default)]
+struct Complaints(Arc<Mutex<Vec<String>>>);
+
+impl<S: Subscriber> Layer<S> for Complaints {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        if *event.metadata().level() > Level::WARN {
+            return;
+        }
+        struct Fields(String);
+        impl Visit for Fields {
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                let _ = write!(self.0, " {}={value:?}", field.name());
+            }
+        }
+        let mut fields = Fields(String::new());
+        event.record(&mut fields);
+        let line = format!(
+            "{} {}:{}",
+            event.metadata().level(),
+            event.metadata().target(),
+            fields.0
+        );
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+/// Builds the book into a fresh temporary directory and returns it, failing on any complaint.
+fn build() -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    let mut book = MDBook::load(root()).expect("load the book");
+    book.config.build.build_dir = out.path().to_path_buf();
+    let complaints = Complaints::default();
+    let subscriber = tracing_subscriber::registry().with(complaints.clone());
+    let result = tracing::subscriber::with_default(subscriber, || book.build());
+    result.expect("build the book");
+    let complaints = complaints.0.lock().unwrap();
+    assert!(
+        complaints.is_empty(),
+        "mdBook logged warnings or errors:\n{}",
+        complaints.join("\n")
+    );
+    out
+}
+
+fn html_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "html") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The values of every `attr="..."` in an HTML text.
+fn attr_values<'a>(html: &'a str, attr: &str) -> Vec<&'a str> {
+    let needle = format!(" {attr}=\"");
+    html.match_indices(&needle)
+        .filter_map(|(at, _)| {
+            let start = at + needle.len();
+            html[start..].find('"').map(|end| &html[start..start + end])
+        })
+        .collect()
+}
+
+/// Undoes the few HTML entities and percent-escapes that mdBook writes into URLs.
+fn unescape(url: &str) -> String {
+    let url = url.replace("&amp;", "&");
+    let bytes = url.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&url[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or(url)
+}
+
+#[test]
+fn the_book_builds_without_warnings_and_every_link_resolves() {
+    let out = build();
+    let dir = out.path();
+    let pages = html_files(dir);
+    assert!(pages.len() > 5, "too few pages: {pages:?}");
+
+    let mut ids: BTreeMap<PathBuf, BTreeSet<String>> = BTreeMap::new();
+    let mut texts = BTreeMap::new();
+    for page in &pages {
+        let html = std::fs::read_to_string(page).unwrap();
+        let set = attr_values(&html, "id").into_iter().map(unescape).collect();
+        ids.insert(page.clone(), set);
+        texts.insert(page.clone(), html);
+    }
+
+    let mut broken = Vec::new();
+    for (page, html) in &texts {
+        let name = page.strip_prefix(dir).unwrap().display().to_string();
+        // An include or other mdBook directive that did not resolve stays in the text.
+        if html.contains("{{#") {
+            broken.push(format!("{name}: an unresolved {{{{#...}}}} directive"));
+        }
+        let mut targets = attr_values(html, "href");
+        targets.extend(attr_values(html, "src"));
+        for target in targets {
+            if target.contains("://") || target.starts_with("mailto:") || target.is_empty() {
+                continue;
+            }
+            let target = unescape(target);
+            let (file, fragment) = match target.split_once('#') {
+                Some((f, frag)) => (f, Some(frag)),
+                None => (target.as_str(), None),
+            };
+            let file = file.split('?').next().unwrap();
+            let resolved = if file.is_empty() {
+                page.clone()
+            } else {
+                page.parent().unwrap().join(file)
+            };
+            let resolved = normalize_path(&resolved);
+            if !resolved.exists() {
+                broken.push(format!("{name}: link to missing file {target}"));
+                continue;
+            }
+            if let Some(fragment) = fragment.filter(|f| !f.is_empty()) {
+                match ids.get(&resolved) {
+                    Some(set) if set.contains(fragment) => {}
+                    Some(_) => broken.push(format!("{name}: link to missing anchor {target}")),
+                    None => {} // not an HTML page (an image, a script): no anchors to check
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+fn normalize_path(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn chapters_text() -> String {
+    let mut all = String::new();
+    for entry in std::fs::read_dir(root().join("book")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            all.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
+    all
+}
+
+fn file_stems(dir: &str, ext: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(root().join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn every_example_transcript_and_image_is_shown_by_a_chapter() {
+    let text = chapters_text();
+    let mut missing = Vec::new();
+    let wanted = [
+        ("examples", "rs", "{{#include ../examples/"),
+        ("examples/python", "py", "{{#include ../examples/python/"),
+        ("book/transcripts", "txt", "{{#include transcripts/"),
+        ("book/images", "svg", "](images/"),
+    ];
+    for (dir, ext, prefix) in wanted {
+        for name in file_stems(dir, ext) {
+            let whole = format!("{prefix}{name}");
+            // `{{#include file}}` or `{{#include file:anchor}}`
+            let shown = text.match_indices(&whole).any(|(at, _)| {
+                let next = text[at + whole.len()..].chars().next();
+                matches!(next, Some('}' | ':' | ')'))
+            });
+            if !shown {
+                missing.push(format!("{dir}/{name}"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not shown by any chapter:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[test]
+fn no_code_is_pasted_into_the_chapters() {
+    // Every fenced code block holds an include, or is a plain `sh` block of commands for the
+    // reader to type, or a diagram-free text block. Rust and Python code must come from files.
+    let mut pasted = Vec::new();
+    for entry in std::fs::read_dir(root().join("book")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines = text.lines().enumerate();
+        while let Some((n, line)) = lines.next() {
+            let Some(lang) = line.trim_start().strip_prefix("```") else {
+                continue;
+            };
+            let lang = lang.split(',').next().unwrap_or("").trim().to_string();
+            let body: Vec<&str> = lines
+                .by_ref()
+                .map(|(_, l)| l)
+                .take_while(|l| !l.trim_start().starts_with("```"))
+                .collect();
+            let included = body.len() == 1 && body[0].trim().starts_with("{{#include ");
+            if (lang == "rust" || lang == "python" || lang == "console") && !included {
+                pasted.push(format!(
+                    "{}:{}: a ```{lang} block must be one {{{{#include}}}}",
+                    path.display(),
+                    n + 1
+                ));
+            }
+        }
+    }
+    assert!(pasted.is_empty(), "{}", pasted.join("\n"));
+}
+
+#[test]
+fn the_configuration_is_what_the_readme_promises() {
+    let book = MDBook::load(root()).expect("load the book");
+    assert_eq!(book.config.book.language.as_deref(), Some("zh-CN"));
+    let runnable: Option<bool> = book.config.get("output.html.playground.runnable").unwrap();
+    assert_eq!(
+        runnable,
+        Some(false),
+        "the playground cannot reach a network"
+    );
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(
+        readme.contains("cargo install mdbook --locked --version 0.5.4"),
+        "README.md must install the mdBook version that the tests build with"
+    );
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    assert!(manifest.contains("mdbook-driver = { version = \"=0.5.4\""));
+}
+
+#[test]
+fn the_committed_diagrams_are_what_the_script_draws() {
+    let Some(mut python) = common::python_plain() else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let status = python
+        .arg(root().join("tools/draw_diagrams.py"))
+        .arg(out.path())
+        .status()
+        .expect("run tools/draw_diagrams.py");
+    assert!(status.success());
+    for name in ["tcp-model.svg", "udp-model.svg"] {
+        let drawn = std::fs::read_to_string(out.path().join(name)).unwrap();
+        let committed = std::fs::read_to_string(root().join("book/images").join(name)).unwrap();
+        assert!(
+            drawn == committed,
+            "book/images/{name} differs from what tools/draw_diagrams.py draws: \
+             run `python3 tools/draw_diagrams.py` and commit the result"
+        );
+    }
+}

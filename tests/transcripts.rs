@@ -1,0 +1,430 @@
+//! Every terminal transcript in the book lives in book/transcripts/*.txt and is made here, by
+//! running the programs for real. A transcript that no longer matches what the programs print
+//! fails the test. After a deliberate change, regenerate them all with
+//!
+//!     UPDATE_TRANSCRIPTS=1 cargo test --test transcripts
+//!
+//! and read the diff before committing it.
+//!
+//! Ports are normalized, because the tests bind port 0: the server's port becomes 3214 (what the
+//! reader's server binds by default) and a client's ephemeral port becomes 54321.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+
+use common::*;
+
+const SERVER_PORT: &str = "3214";
+const CLIENT_PORT: &str = "54321";
+
+/// Replaces every port that follows a loopback address, in the forms the programs print:
+/// `127.0.0.1:PORT`, `[::1]:PORT`, and Python's `('127.0.0.1', PORT)`.
+fn normalize(text: &str, server_port: u16) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((at, prefix)) = ["127.0.0.1:", "[::1]:", "'127.0.0.1', ", "'::1', "]
+        .iter()
+        .filter_map(|p| rest.find(p).map(|at| (at, *p)))
+        .min()
+    {
+        let start = at + prefix.len();
+        out.push_str(&rest[..start]);
+        let digits = rest[start..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - start);
+        let port = &rest[start..start + digits];
+        out.push_str(match port.parse::<u16>() {
+            Ok(p) if p == server_port => SERVER_PORT,
+            Ok(_) => CLIENT_PORT,
+            Err(_) => port,
+        });
+        rest = &rest[start + digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A transcript of a client typed into a terminal: each line the reader types is echoed by the
+/// terminal, followed by what the program prints in answer to it (stdout and stderr, in the order
+/// the program wrote them, through one pipe).
+fn typed_session(mut cmd: Command, typed: &[&str]) -> String {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    let input: String = typed.iter().map(|l| format!("{l}\n")).collect();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .spawn()
+        .expect("start the client");
+    drop(cmd); // the parent's copies of the pipe's write end go away with the Command
+    let mut stdin = child.stdin.take().unwrap();
+    thread::spawn(move || std::io::Write::write_all(&mut stdin, input.as_bytes()));
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let lines: Vec<String> = BufReader::new(reader)
+            .lines()
+            .map_while(Result::ok)
+            .collect();
+        let _ = tx.send(lines);
+    });
+    let lines = rx.recv_timeout(STEP).unwrap_or_else(|_| {
+        let _ = child.kill();
+        panic!("the client did not finish in time")
+    });
+    assert!(child.wait().unwrap().success(), "client failed: {lines:?}");
+    assert_eq!(
+        lines.len(),
+        typed.len(),
+        "one answer per typed line: {lines:?}"
+    );
+    typed
+        .iter()
+        .zip(&lines)
+        .map(|(t, a)| format!("{t}\n{a}\n"))
+        .collect()
+}
+
+fn shell(command: &str, output: &str) -> String {
+    format!("$ {command}\n{output}")
+}
+
+fn demo(name: &str) -> String {
+    let out = run(example(name), b"");
+    out.assert_success();
+    // The demos bind port 0 themselves; their first line names the port.
+    let first = out.stdout.lines().next().unwrap_or_default();
+    let port: u16 = first
+        .split(|c: char| !c.is_ascii_digit())
+        .rfind(|s| !s.is_empty())
+        .and_then(|s| s.parse().ok())
+        .expect("a port on the first line");
+    shell(
+        &format!("cargo run --example {name}"),
+        &normalize(&out.stdout, port),
+    )
+}
+
+/// A server in one terminal, a client in another: both transcripts.
+fn two_terminals(
+    server: (&str, Command),
+    client: (&str, &str),
+    typed: &[&str],
+    stop: impl FnOnce(SocketAddr),
+) -> (String, String) {
+    let (server_cmd, cmd) = server;
+    let (proc, addr) = start_server(cmd);
+    let (client_cmd, client_name) = client;
+    let mut client = example(client_name);
+    client.arg(addr.to_string());
+    let client_text = typed_session(client, typed);
+    stop(addr);
+    let out = proc.finish();
+    out.assert_success();
+    (
+        shell(server_cmd, &normalize(&out.stdout, addr.port())),
+        shell(client_cmd, &normalize(&client_text, addr.port())),
+    )
+}
+
+fn server_on_port_0(name: &str) -> Command {
+    let mut cmd = example(name);
+    cmd.arg("127.0.0.1:0");
+    cmd
+}
+
+fn tcp_terminals() -> Vec<(&'static str, String)> {
+    let (server, client) = two_terminals(
+        (
+            "cargo run --example tcp_echo_server",
+            server_on_port_0("tcp_echo_server"),
+        ),
+        ("cargo run --example tcp_echo_client", "tcp_echo_client"),
+        &["hello", "你好，世界", "TCP 是字节流"],
+        |_| {},
+    );
+    vec![("tcp_server", server), ("tcp_client", client)]
+}
+
+fn udp_terminals() -> Vec<(&'static str, String)> {
+    let (server, client) = two_terminals(
+        (
+            "cargo run --example udp_echo_server",
+            server_on_port_0("udp_echo_server"),
+        ),
+        ("cargo run --example udp_echo_client", "udp_echo_client"),
+        &["hello", "你好，世界", "True", "还在吗？"],
+        |_| {},
+    );
+    vec![("udp_server", server), ("udp_client", client)]
+}
+
+fn python_tcp_server() -> Vec<(&'static str, String)> {
+    let Some(mut cmd) = python("tcp_echo_server.py") else {
+        return vec![("python_tcp_server", String::new())];
+    };
+    cmd.arg("127.0.0.1:0");
+    let (server, _client) = two_terminals(
+        (
+            "python3 examples/python/tcp_echo_server.py 127.0.0.1:3214",
+            cmd,
+        ),
+        ("cargo run --example tcp_echo_client", "tcp_echo_client"),
+        &["hello", "你好，世界"],
+        |_| {},
+    );
+    vec![("python_tcp_server", server)]
+}
+
+fn python_udp_server() -> Vec<(&'static str, String)> {
+    let Some(mut cmd) = python("udp_echo_server.py") else {
+        return vec![("python_udp_server", String::new())];
+    };
+    cmd.arg("127.0.0.1:0");
+    let (server, _client) = two_terminals(
+        (
+            "python3 examples/python/udp_echo_server.py 127.0.0.1:3214",
+            cmd,
+        ),
+        ("cargo run --example udp_echo_client", "udp_echo_client"),
+        &["hello", "你好，世界"],
+        |addr| {
+            udp_socket(addr).send_to(b"True", addr).unwrap();
+        },
+    );
+    vec![("python_udp_server", server)]
+}
+
+/// What the reader sees when something goes wrong.
+fn errors() -> Vec<(&'static str, String)> {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut cmd = example("tcp_echo_server");
+    cmd.arg(format!("127.0.0.1:{port}"));
+    let in_use = run(cmd, b"");
+    assert!(!in_use.status.success());
+
+    let taken_udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_port = taken_udp.local_addr().unwrap().port();
+    let mut cmd = example("udp_echo_server");
+    cmd.arg(format!("127.0.0.1:{udp_port}"));
+    let udp_in_use = run(cmd, b"");
+    assert!(!udp_in_use.status.success());
+
+    // Bound but not listening: connections to it are refused.
+    let closed = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    closed
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    let closed_port = closed.local_addr().unwrap().as_socket().unwrap().port();
+    let mut cmd = example("tcp_echo_client");
+    cmd.arg(format!("127.0.0.1:{closed_port}"));
+    let refused = run(cmd, b"hello\n");
+    assert!(!refused.status.success());
+
+    let mut cmd = example("tcp_echo_server");
+    cmd.arg("localhost:3214");
+    let bad = run(cmd, b"");
+    assert!(!bad.status.success());
+
+    vec![
+        (
+            "error_in_use",
+            shell(
+                "cargo run --example tcp_echo_server",
+                &normalize(&in_use.stderr, port),
+            ),
+        ),
+        (
+            "error_udp_in_use",
+            shell(
+                "cargo run --example udp_echo_server",
+                &normalize(&udp_in_use.stderr, udp_port),
+            ),
+        ),
+        (
+            "error_refused",
+            shell(
+                "cargo run --example tcp_echo_client",
+                &normalize(&refused.stderr, closed_port),
+            ),
+        ),
+        (
+            "error_bad_address",
+            shell(
+                "cargo run --example tcp_echo_server -- localhost:3214",
+                &bad.stderr,
+            ),
+        ),
+    ]
+}
+
+/// `ss -ltn` (from iproute2) shows a listening socket's backlog in its Send-Q column.
+fn backlog() -> Vec<(&'static str, String)> {
+    let mut shown = Vec::new();
+    let python = python("tcp_echo_server.py").map(|mut cmd| {
+        cmd.arg("127.0.0.1:0");
+        cmd
+    });
+    let servers = [
+        (
+            "backlog_rust",
+            "cargo run --example tcp_echo_server",
+            Some(server_on_port_0("tcp_echo_server")),
+        ),
+        (
+            "backlog_python",
+            "python3 examples/python/tcp_echo_server.py 127.0.0.1:3214",
+            python,
+        ),
+    ];
+    if !tool_available("ss") {
+        return vec![
+            ("backlog_rust", String::new()),
+            ("backlog_python", String::new()),
+        ];
+    }
+    for (name, _, cmd) in servers {
+        let Some(cmd) = cmd else {
+            shown.push((name, String::new()));
+            continue;
+        };
+        let (_server, addr) = start_server(cmd);
+        let filter = format!("sport = :{}", addr.port());
+        let out = Command::new("ss")
+            .args(["-ltn", &filter])
+            .output()
+            .expect("run `ss` (Debian package iproute2)");
+        assert!(out.status.success(), "ss failed: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        // ss pads its columns; keep the header and the one listening socket, spaces squeezed.
+        let squeezed: String = text
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") + "\n")
+            .collect();
+        shown.push((
+            name,
+            shell(
+                "ss -ltn 'sport = :3214'",
+                &normalize(&squeezed, addr.port()),
+            ),
+        ));
+        // _server is dropped (killed) here: it never got a client.
+    }
+    shown
+}
+
+/// A browser's request is bytes on a TCP connection: `curl` against the TCP echo server.
+fn http_request() -> Vec<(&'static str, String)> {
+    if !tool_available("curl") {
+        return vec![("http_request", String::new())];
+    }
+    let (server, addr) = start_example("tcp_echo_server", "127.0.0.1:0");
+    let curl = Command::new("curl")
+        .args(["--silent", "--max-time", "5"])
+        .arg(format!("http://{addr}/"))
+        .output()
+        .expect("run curl");
+    // The echo is not an HTTP response, so curl complains: that is the point.
+    assert!(
+        !curl.status.success(),
+        "curl accepted an echo as HTTP: {curl:?}"
+    );
+    let out = server.finish();
+    out.assert_success();
+    let text = normalize(&out.stdout.replace('\r', ""), addr.port());
+    // curl names its own version in User-Agent; the book shows one version.
+    let text: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("User-Agent: curl/") {
+            Some(_) => "User-Agent: curl/7.88.1\n".to_string(),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    vec![(
+        "http_request",
+        shell("cargo run --example tcp_echo_server", &text),
+    )]
+}
+
+/// The kernel's cap on a listen backlog.
+fn somaxconn() -> Vec<(&'static str, String)> {
+    let path = "/proc/sys/net/core/somaxconn";
+    let Ok(value) = std::fs::read_to_string(path) else {
+        eprintln!("!!! {path} not readable (not Linux?): SKIPPING the somaxconn transcript !!!");
+        return vec![("somaxconn", String::new())];
+    };
+    vec![("somaxconn", shell(&format!("cat {path}"), &value))]
+}
+
+fn all_transcripts() -> Vec<(&'static str, String)> {
+    let mut all = vec![
+        ("tcp_echo", demo("tcp_echo")),
+        ("udp_echo", demo("udp_echo")),
+    ];
+    all.extend(tcp_terminals());
+    all.extend(udp_terminals());
+    all.extend(python_tcp_server());
+    all.extend(python_udp_server());
+    all.extend(errors());
+    all.extend(backlog());
+    all.extend(http_request());
+    all.extend(somaxconn());
+    all
+}
+
+#[test]
+fn transcripts_in_the_book_match_what_the_programs_print() {
+    let dir = root().join("book/transcripts");
+    let update = std::env::var_os("UPDATE_TRANSCRIPTS").is_some();
+    let mut stale = Vec::new();
+    let mut made = BTreeSet::new();
+    for (name, text) in all_transcripts() {
+        let path = dir.join(format!("{name}.txt"));
+        made.insert(format!("{name}.txt"));
+        if text.is_empty() {
+            continue; // could not be made here (no python3): said loudly above
+        }
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        if old != text {
+            if update {
+                std::fs::write(&path, &text).unwrap();
+            } else {
+                stale.push(format!(
+                    "--- {} (in the book)\n{old}--- what the programs print now\n{text}",
+                    path.display()
+                ));
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "transcripts differ from the programs' output; if the change is intended, run \
+         `UPDATE_TRANSCRIPTS=1 cargo test --test transcripts` and review the diff:\n{}",
+        stale.join("\n")
+    );
+    // Every transcript file must be one that this test makes: no stale leftovers.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            made.contains(&name),
+            "book/transcripts/{name} is not made by any test: remove it or generate it here"
+        );
+    }
+}
+
+#[test]
+fn normalize_rewrites_only_ports_after_loopback_addresses() {
+    let text = "127.0.0.1:40000\nClient Address: 127.0.0.1:51234\n('127.0.0.1', 51234)\n\
+                [::1]:40000 1024 bytes :40000";
+    assert_eq!(
+        normalize(text, 40000),
+        "127.0.0.1:3214\nClient Address: 127.0.0.1:54321\n('127.0.0.1', 54321)\n\
+         [::1]:3214 1024 bytes :40000"
+    );
+}
