@@ -25,7 +25,6 @@ fn main() {
 fn run() -> Result<()> {
     let addr = parse_addr()?;
 
-    // ANCHOR: talk
     // Python: s = socket.socket(); s.connect((HOST, PORT))
     let mut stream = TcpStream::connect(addr)
         .with_context(|| format!("无法连接 {addr}（服务器启动了吗？地址和端口对吗？）"))?;
@@ -55,7 +54,6 @@ fn run() -> Result<()> {
             })?;
         println!("{}", String::from_utf8_lossy(&reply));
     }
-    // ANCHOR_END: talk
     // stream 在这里被丢弃，连接随之关闭；服务器读到 0 字节，知道我们说完了。
     Ok(())
 }

@@ -24,7 +24,6 @@ fn main() {
 fn run() -> Result<()> {
     let addr = parse_addr()?;
 
-    // ANCHOR: serve
     // Python: s = socket.socket(); s.bind((HOST, PORT)); s.listen(5)
     // Rust 的 TcpListener::bind 一次完成 创建套接字 + 绑定 + 监听 三步。
     let listener = TcpListener::bind(addr).with_context(|| {
@@ -54,7 +53,6 @@ fn run() -> Result<()> {
         clnt.write_all(data)
             .with_context(|| format!("向 {addr} 发送数据失败"))?;
     }
-    // ANCHOR_END: serve
 
     // clnt 和 listener 在这里离开作用域，自动关闭（Python 里的 clnt.close()、s.close()）。
     Ok(())

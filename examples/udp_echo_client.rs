@@ -25,7 +25,6 @@ fn main() {
 fn run() -> Result<()> {
     let server = parse_addr()?;
 
-    // ANCHOR: talk
     // 客户端也要有自己的地址，服务器才知道回复发往哪里。端口 0：让系统挑一个。
     let local: SocketAddr = if server.is_ipv6() {
         "[::]:0".parse()?
@@ -64,7 +63,6 @@ fn run() -> Result<()> {
             Err(err) => return Err(err).context("接收回复失败"),
         }
     }
-    // ANCHOR_END: talk
     Ok(())
 }
 

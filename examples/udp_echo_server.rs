@@ -22,7 +22,6 @@ fn main() {
 fn run() -> Result<()> {
     let addr = parse_addr()?;
 
-    // ANCHOR: serve
     // Python: s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind((HOST, PORT))
     let s = UdpSocket::bind(addr).with_context(|| {
         format!("无法绑定 {addr}（端口可能已被占用：换一个端口，或先结束占用它的程序）")
@@ -46,7 +45,6 @@ fn run() -> Result<()> {
         s.send_to(data, addr)
             .with_context(|| format!("向 {addr} 发送数据报失败"))?;
     }
-    // ANCHOR_END: serve
     Ok(())
 }
 

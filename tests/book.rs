@@ -98,7 +98,9 @@ fn unescape(url: &str) -> String {
     while i < bytes.len() {
         if bytes[i] == b'%'
             && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&url[i + 1..i + 3], 16)
+            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
         {
             out.push(b);
             i += 3;
@@ -132,6 +134,10 @@ fn the_book_builds_without_warnings_and_every_link_resolves() {
         // An include or other mdBook directive that did not resolve stays in the text.
         if html.contains("{{#") {
             broken.push(format!("{name}: an unresolved {{{{#...}}}} directive"));
+        }
+        // A whole-file include shows anchor comments verbatim: they must not reach the reader.
+        if html.contains("ANCHOR:") || html.contains("ANCHOR_END:") {
+            broken.push(format!("{name}: an ANCHOR comment is shown to the reader"));
         }
         let mut targets = attr_values(html, "href");
         targets.extend(attr_values(html, "src"));
