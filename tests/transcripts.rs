@@ -23,15 +23,23 @@ use common::*;
 const SERVER_PORT: &str = "3214";
 const CLIENT_PORT: &str = "54321";
 
-/// Replaces every port that follows a loopback address, in the forms the programs print:
-/// `127.0.0.1:PORT`, `[::1]:PORT`, and Python's `('127.0.0.1', PORT)`.
+/// Replaces every port that follows a loopback (or IPv6 any) address, in the forms the programs
+/// print: `127.0.0.1:PORT`, `[::1]:PORT`, `[::]:PORT`, `[::ffff:127.0.0.1]:PORT`, and Python's
+/// `('127.0.0.1', PORT)`.
 fn normalize(text: &str, server_port: u16) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some((at, prefix)) = ["127.0.0.1:", "[::1]:", "'127.0.0.1', ", "'::1', "]
-        .iter()
-        .filter_map(|p| rest.find(p).map(|at| (at, *p)))
-        .min()
+    while let Some((at, prefix)) = [
+        "127.0.0.1:",
+        "[::1]:",
+        "[::]:",
+        "127.0.0.1]:",
+        "'127.0.0.1', ",
+        "'::1', ",
+    ]
+    .iter()
+    .filter_map(|p| rest.find(p).map(|at| (at, *p)))
+    .min()
     {
         let start = at + prefix.len();
         out.push_str(&rest[..start]);
@@ -113,16 +121,14 @@ fn demo(name: &str) -> String {
 /// A server in one terminal, a client in another: both transcripts.
 fn two_terminals(
     server: (&str, Command),
-    client: (&str, &str),
+    client: (&str, impl FnOnce(SocketAddr) -> Command),
     typed: &[&str],
     stop: impl FnOnce(SocketAddr),
 ) -> (String, String) {
     let (server_cmd, cmd) = server;
     let (proc, addr) = start_server(cmd);
-    let (client_cmd, client_name) = client;
-    let mut client = example(client_name);
-    client.arg(addr.to_string());
-    let client_text = typed_session(client, typed);
+    let (client_cmd, make_client) = client;
+    let client_text = typed_session(make_client(addr), typed);
     stop(addr);
     let out = proc.finish();
     out.assert_success();
@@ -130,6 +136,15 @@ fn two_terminals(
         shell(server_cmd, &normalize(&out.stdout, addr.port())),
         shell(client_cmd, &normalize(&client_text, addr.port())),
     )
+}
+
+/// The example client `name`, given the server's address as its argument.
+fn client_of(name: &str) -> impl FnOnce(SocketAddr) -> Command + '_ {
+    move |addr| {
+        let mut cmd = example(name);
+        cmd.arg(addr.to_string());
+        cmd
+    }
 }
 
 fn server_on_port_0(name: &str) -> Command {
@@ -144,7 +159,10 @@ fn tcp_terminals() -> Vec<(&'static str, String)> {
             "cargo run --example tcp_echo_server",
             server_on_port_0("tcp_echo_server"),
         ),
-        ("cargo run --example tcp_echo_client", "tcp_echo_client"),
+        (
+            "cargo run --example tcp_echo_client",
+            client_of("tcp_echo_client"),
+        ),
         &["hello", "你好，世界", "TCP 是字节流"],
         |_| {},
     );
@@ -157,7 +175,10 @@ fn udp_terminals() -> Vec<(&'static str, String)> {
             "cargo run --example udp_echo_server",
             server_on_port_0("udp_echo_server"),
         ),
-        ("cargo run --example udp_echo_client", "udp_echo_client"),
+        (
+            "cargo run --example udp_echo_client",
+            client_of("udp_echo_client"),
+        ),
         &["hello", "你好，世界", "True", "还在吗？"],
         |_| {},
     );
@@ -174,7 +195,10 @@ fn python_tcp_server() -> Vec<(&'static str, String)> {
             "python3 examples/python/tcp_echo_server.py 127.0.0.1:3214",
             cmd,
         ),
-        ("cargo run --example tcp_echo_client", "tcp_echo_client"),
+        (
+            "cargo run --example tcp_echo_client",
+            client_of("tcp_echo_client"),
+        ),
         &["hello", "你好，世界"],
         |_| {},
     );
@@ -191,7 +215,10 @@ fn python_udp_server() -> Vec<(&'static str, String)> {
             "python3 examples/python/udp_echo_server.py 127.0.0.1:3214",
             cmd,
         ),
-        ("cargo run --example udp_echo_client", "udp_echo_client"),
+        (
+            "cargo run --example udp_echo_client",
+            client_of("udp_echo_client"),
+        ),
         &["hello", "你好，世界"],
         |addr| {
             udp_socket(addr).send_to(b"True", addr).unwrap();
@@ -295,25 +322,7 @@ fn backlog() -> Vec<(&'static str, String)> {
             continue;
         };
         let (_server, addr) = start_server(cmd);
-        let filter = format!("sport = :{}", addr.port());
-        let out = Command::new("ss")
-            .args(["-ltn", &filter])
-            .output()
-            .expect("run `ss` (Debian package iproute2)");
-        assert!(out.status.success(), "ss failed: {out:?}");
-        let text = String::from_utf8_lossy(&out.stdout);
-        // ss pads its columns; keep the header and the one listening socket, spaces squeezed.
-        let squeezed: String = text
-            .lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") + "\n")
-            .collect();
-        shown.push((
-            name,
-            shell(
-                "ss -ltn 'sport = :3214'",
-                &normalize(&squeezed, addr.port()),
-            ),
-        ));
+        shown.push((name, ss_listening(addr)));
         // _server is dropped (killed) here: it never got a client.
     }
     shown
@@ -362,20 +371,190 @@ fn somaxconn() -> Vec<(&'static str, String)> {
     vec![("somaxconn", shell(&format!("cat {path}"), &value))]
 }
 
-fn all_transcripts() -> Vec<(&'static str, String)> {
-    let mut all = vec![
-        ("tcp_echo", demo("tcp_echo")),
-        ("udp_echo", demo("udp_echo")),
-    ];
-    all.extend(tcp_terminals());
-    all.extend(udp_terminals());
-    all.extend(python_tcp_server());
-    all.extend(python_udp_server());
-    all.extend(errors());
-    all.extend(backlog());
-    all.extend(http_request());
-    all.extend(somaxconn());
+/// socket2's listen(5) shows as Send-Q 5.
+fn backlog_socket2() -> Vec<(&'static str, String)> {
+    if !tool_available("ss") {
+        return vec![("backlog_socket2", String::new())];
+    }
+    let (_server, addr) = start_example("tcp_echo_server_socket2", "127.0.0.1:0");
+    vec![("backlog_socket2", ss_listening(addr))]
+}
+
+/// `ss -ltn` for one listening port, columns squeezed, port normalized.
+fn ss_listening(addr: SocketAddr) -> String {
+    let filter = format!("sport = :{}", addr.port());
+    let out = Command::new("ss")
+        .args(["-ltn", &filter])
+        .output()
+        .expect("run `ss` (Debian package iproute2)");
+    assert!(out.status.success(), "ss failed: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // ss pads its columns; keep the header and the one listening socket, spaces squeezed.
+    let squeezed: String = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") + "\n")
+        .collect();
+    shell(
+        "ss -ltn 'sport = :3214'",
+        &normalize(&squeezed, addr.port()),
+    )
+}
+
+/// IPv6 any with IPV6_V6ONLY off and on; the Linux default; the IPv4 port it takes.
+fn dual_stack() -> Vec<(&'static str, String)> {
+    let v4_client = |addr: SocketAddr| {
+        let mut cmd = example("tcp_echo_client");
+        cmd.arg(format!("127.0.0.1:{}", addr.port()));
+        cmd
+    };
+    let mut server = example("dual_stack_server");
+    server.arg("[::]:0");
+    let (server_text, client_text) = two_terminals(
+        ("cargo run --example dual_stack_server", server),
+        (
+            "cargo run --example tcp_echo_client -- 127.0.0.1:3214",
+            v4_client,
+        ),
+        &["hello over IPv4"],
+        |_| {},
+    );
+
+    let mut cmd = example("dual_stack_server");
+    cmd.args(["[::]:0", "--v6only"]);
+    let (mut v6only, addr) = start_server(cmd);
+    let mode = v6only.next_line();
+    let refused = run(v4_client(addr), b"hello\n");
+    assert!(!refused.status.success());
+    let v6only_text = shell(
+        "cargo run --example dual_stack_server -- [::]:3214 --v6only",
+        &normalize(&format!("{addr}\n{mode}\n"), addr.port()),
+    );
+    let refused_text = shell(
+        "cargo run --example tcp_echo_client -- 127.0.0.1:3214",
+        &normalize(&refused.stderr, addr.port()),
+    );
+    drop(v6only);
+
+    let path = "/proc/sys/net/ipv6/bindv6only";
+    let default = std::fs::read_to_string(path).expect("read bindv6only");
+    let (_std_v6, addr) = start_example("tcp_echo_server", "[::]:0");
+    let mut cmd = example("tcp_echo_server");
+    cmd.arg(format!("127.0.0.1:{}", addr.port()));
+    let in_use = run(cmd, b"");
+    assert!(!in_use.status.success());
+    vec![
+        ("dual_stack_server", server_text),
+        ("dual_stack_client", client_text),
+        ("v6only_server", v6only_text),
+        ("v6only_refused", refused_text),
+        ("bindv6only", shell(&format!("cat {path}"), &default)),
+        (
+            "dual_stack_in_use",
+            shell(
+                "cargo run --example tcp_echo_server -- 127.0.0.1:3214",
+                &normalize(&in_use.stderr, addr.port()),
+            ),
+        ),
+    ]
+}
+
+/// AF_UNIX: the same two terminals, with a path in place of an address. The tests use a
+/// temporary directory; the book shows the default path in /tmp.
+fn unix_terminals() -> Vec<(&'static str, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().display().to_string();
+    let shown = |text: &str| text.replace(&tmp, "/tmp");
+    let mut all = Vec::new();
+    for (server_name, client_name, file, typed, names) in [
+        (
+            "unix_echo_server",
+            "unix_echo_client",
+            "socket-book-echo.sock",
+            &["hello", "你好，AF_UNIX"][..],
+            ("unix_server", "unix_client"),
+        ),
+        (
+            "unix_datagram_server",
+            "unix_datagram_client",
+            "socket-book-dgram.sock",
+            &["hello", "你好，AF_UNIX", "True"][..],
+            ("unix_datagram_server", "unix_datagram_client"),
+        ),
+    ] {
+        let path = dir.path().join(file);
+        let mut cmd = example(server_name);
+        cmd.arg(&path);
+        let mut server = Proc::spawn(cmd, None);
+        assert_eq!(server.next_line(), path.display().to_string());
+        let mut client = example(client_name);
+        client.arg(&path);
+        let client_text = typed_session(client, typed);
+        let out = server.finish();
+        out.assert_success();
+        let server_text = out.stdout; // includes the first line, read above
+        all.push((
+            names.0,
+            shell(
+                &format!("cargo run --example {server_name}"),
+                &shown(&server_text),
+            ),
+        ));
+        all.push((
+            names.1,
+            shell(
+                &format!("cargo run --example {client_name}"),
+                &shown(&client_text),
+            ),
+        ));
+    }
+
+    // A socket file left behind by a server that was killed: the next server removes it.
+    let path = dir.path().join("socket-book-echo.sock");
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let mut cmd = example("unix_echo_server");
+    cmd.arg(&path);
+    let mut server = Proc::spawn(cmd, None);
+    server.next_line();
+    let mut client = example("unix_echo_client");
+    client.arg(&path);
+    run(client, b"").assert_success();
+    let out = server.finish();
+    out.assert_success();
+    // The server writes its stderr note before it binds and prints the path.
+    let text = format!("{}{}", out.stderr, out.stdout);
+    all.push((
+        "unix_stale",
+        shell("cargo run --example unix_echo_server", &shown(&text)),
+    ));
     all
+}
+
+fn all_transcripts() -> Vec<(&'static str, String)> {
+    type Generator = fn() -> Vec<(&'static str, String)>;
+    let generators: [Generator; 13] = [
+        || vec![("tcp_echo", demo("tcp_echo"))],
+        || vec![("udp_echo", demo("udp_echo"))],
+        tcp_terminals,
+        udp_terminals,
+        python_tcp_server,
+        python_udp_server,
+        errors,
+        backlog,
+        http_request,
+        somaxconn,
+        backlog_socket2,
+        dual_stack,
+        unix_terminals,
+    ];
+    // Independent of each other (every server on its own port or path): run them side by side,
+    // so that the UDP clients' two-second waits for lost replies overlap.
+    thread::scope(|scope| {
+        let running: Vec<_> = generators.map(|g| scope.spawn(g)).into_iter().collect();
+        running
+            .into_iter()
+            .flat_map(|r| r.join().expect("a transcript generator panicked"))
+            .collect()
+    })
 }
 
 #[test]
