@@ -18,8 +18,7 @@ fn socket2_server_echoes_like_the_std_one() {
     for family in ["127.0.0.1:0", "[::1]:0"] {
         let (server, addr) = start_example("tcp_echo_server_socket2", family);
         let out = run_example_client("tcp_echo_client", addr, LINES.as_bytes());
-        out.assert_success();
-        assert_eq!(out.stdout, LINES);
+        out.assert_echoed(LINES);
         let out = server.finish();
         out.assert_success();
         assert!(
@@ -102,8 +101,7 @@ fn dual_stack_server_accepts_an_ipv4_client_as_a_mapped_address() {
     let (server, addr) = start_dual_stack(false);
     assert_eq!(addr.ip().to_string(), "::");
     let out = run_example_client("tcp_echo_client", loopback(addr, true), LINES.as_bytes());
-    out.assert_success();
-    assert_eq!(out.stdout, LINES);
+    out.assert_echoed(LINES);
     let out = server.finish();
     out.assert_success();
     assert!(
@@ -193,8 +191,7 @@ fn unix_stream_server_and_client() {
     let path = dir.path().join("echo.sock");
     let server = start_unix("unix_echo_server", &path);
     let out = run_with_path(example("unix_echo_client"), &path, LINES);
-    out.assert_success();
-    assert_eq!(out.stdout, LINES);
+    out.assert_echoed(LINES);
     let out = server.finish();
     out.assert_success();
     assert!(
@@ -235,14 +232,12 @@ fn unix_stream_interop_with_python_both_ways() {
         return;
     };
     let out = run_with_path(example("unix_echo_client"), &path, LINES);
-    out.assert_success();
-    assert_eq!(out.stdout, LINES);
+    out.assert_echoed(LINES);
     server.finish().assert_success();
 
     let server = start_unix("unix_echo_server", &path);
     let out = run_with_path(python("unix_echo_client.py").unwrap(), &path, LINES);
-    out.assert_success();
-    assert_eq!(out.stdout, LINES);
+    out.assert_echoed(LINES);
     server.finish().assert_success();
 }
 
@@ -316,8 +311,7 @@ fn unix_datagram_server_and_client() {
     let path = dir.path().join("dgram.sock");
     let server = start_unix("unix_datagram_server", &path);
     let out = run_with_path(example("unix_datagram_client"), &path, LINES);
-    out.assert_success();
-    assert_eq!(out.stdout, LINES);
+    out.assert_echoed(LINES);
     let out = stop_datagram_server(server, &path);
     assert!(
         out.stdout.contains("Receive String: 你好，套接字"),
@@ -356,14 +350,12 @@ fn unix_datagram_interop_with_python_both_ways() {
         return;
     };
     let out = run_with_path(example("unix_datagram_client"), &path, LINES);
-    out.assert_success();
-    assert_eq!(out.stdout, LINES);
+    out.assert_echoed(LINES);
     stop_datagram_server(server, &path);
 
     let server = start_unix("unix_datagram_server", &path);
     let out = run_with_path(python("unix_datagram_client.py").unwrap(), &path, LINES);
-    out.assert_success();
-    assert_eq!(out.stdout, LINES);
+    out.assert_echoed(LINES);
     stop_datagram_server(server, &path);
 }
 

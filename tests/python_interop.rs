@@ -27,8 +27,7 @@ fn rust_tcp_client_with_python_tcp_server() {
             return;
         };
         let out = run_example_client("tcp_echo_client", addr, LINES.as_bytes());
-        out.assert_success();
-        assert_eq!(out.stdout, LINES);
+        out.assert_echoed(LINES);
         let out = server.finish();
         out.assert_success();
         // The note's own spelling, kept in the Python original.
@@ -46,8 +45,7 @@ fn python_tcp_client_with_rust_tcp_server() {
         let Some(out) = python_client("tcp_echo_client.py", addr, LINES) else {
             return;
         };
-        out.assert_success();
-        assert_eq!(out.stdout, LINES);
+        out.assert_echoed(LINES);
         let out = server.finish();
         out.assert_success();
         assert!(
@@ -64,8 +62,7 @@ fn rust_udp_client_with_python_udp_server() {
             return;
         };
         let out = run_example_client("udp_echo_client", addr, LINES.as_bytes());
-        out.assert_success();
-        assert_eq!(out.stdout, LINES);
+        out.assert_echoed(LINES);
         udp_socket(addr).send_to(b"True", addr).unwrap();
         let out = server.finish();
         out.assert_success();
@@ -83,8 +80,7 @@ fn python_udp_client_with_rust_udp_server() {
         let Some(out) = python_client("udp_echo_client.py", addr, LINES) else {
             return;
         };
-        out.assert_success();
-        assert_eq!(out.stdout, LINES);
+        out.assert_echoed(LINES);
         udp_socket(addr).send_to(b"True", addr).unwrap();
         let out = server.finish();
         out.assert_success();

@@ -14,8 +14,7 @@ const LINES: &str = "hello\n你好，世界\nTCP 是字节流\n";
 fn rust_client_talks_to_rust_server() {
     let (server, addr) = start_example("tcp_echo_server", "127.0.0.1:0");
     let out = run_example_client("tcp_echo_client", addr, LINES.as_bytes());
-    out.assert_success();
-    assert_eq!(out.stdout, LINES);
+    out.assert_echoed(LINES);
     assert_eq!(out.stderr, "");
 
     let server = server.finish();
@@ -99,8 +98,7 @@ fn server_and_client_work_over_ipv6() {
     let (server, addr) = start_example("tcp_echo_server", "[::1]:0");
     assert!(addr.is_ipv6(), "bound {addr}");
     let out = run_example_client("tcp_echo_client", addr, "IPv6 你好\n".as_bytes());
-    out.assert_success();
-    assert_eq!(out.stdout, "IPv6 你好\n");
+    out.assert_echoed("IPv6 你好\n");
     let out = server.finish();
     out.assert_success();
     assert!(out.stdout.contains("Client Address: [::1]:"), "{out:#?}");

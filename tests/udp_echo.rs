@@ -21,8 +21,7 @@ fn stop(server: Proc, addr: SocketAddr) -> Finished {
 fn rust_client_talks_to_rust_server() {
     let (server, addr) = start_example("udp_echo_server", "127.0.0.1:0");
     let out = run_example_client("udp_echo_client", addr, LINES.as_bytes());
-    out.assert_success();
-    assert_eq!(out.stdout, LINES);
+    out.assert_echoed(LINES);
     assert_eq!(out.stderr, "");
 
     let out = stop(server, addr);
@@ -80,8 +79,7 @@ fn true_ends_the_server_without_an_echo() {
     // The client sends True, gets no reply, says so on stderr, and goes on with the next line;
     // the server has ended, so that line gets no reply either.
     let out = run_example_client("udp_echo_client", addr, b"ping\nTrue\n");
-    out.assert_success();
-    assert_eq!(out.stdout, "ping\n");
+    out.assert_echoed("ping\n");
     assert!(out.stderr.contains("没有收到回复"), "{out:#?}");
     let out = server.finish();
     out.assert_success();
@@ -96,7 +94,6 @@ fn server_and_client_work_over_ipv6() {
     let (server, addr) = start_example("udp_echo_server", "[::1]:0");
     assert!(addr.is_ipv6(), "bound {addr}");
     let out = run_example_client("udp_echo_client", addr, "IPv6 你好\n".as_bytes());
-    out.assert_success();
-    assert_eq!(out.stdout, "IPv6 你好\n");
+    out.assert_echoed("IPv6 你好\n");
     stop(server, addr);
 }

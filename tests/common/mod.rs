@@ -93,6 +93,12 @@ impl Finished {
         self
     }
 
+    /// A client ended cleanly, having printed exactly what it was given: every line echoed.
+    pub fn assert_echoed(&self, input: &str) {
+        self.assert_success();
+        assert_eq!(self.stdout, input, "the echo differs: {self:#?}");
+    }
+
     /// The process failed the way the command-line contract says: non-zero exit, one line on
     /// stderr that contains `needle`, and no panic.
     pub fn assert_clean_failure(&self, needle: &str) {
