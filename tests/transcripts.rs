@@ -293,39 +293,28 @@ fn errors() -> Vec<(&'static str, String)> {
 
 /// `ss -ltn` (from iproute2) shows a listening socket's backlog in its Send-Q column.
 fn backlog() -> Vec<(&'static str, String)> {
-    let mut shown = Vec::new();
-    let python = python("tcp_echo_server.py").map(|mut cmd| {
-        cmd.arg("127.0.0.1:0");
-        cmd
-    });
-    let servers = [
-        (
-            "backlog_rust",
-            "cargo run --example tcp_echo_server",
-            Some(server_on_port_0("tcp_echo_server")),
-        ),
-        (
-            "backlog_python",
-            "python3 examples/python/tcp_echo_server.py 127.0.0.1:3214",
-            python,
-        ),
-    ];
     if !tool_available("ss") {
         return vec![
             ("backlog_rust", String::new()),
             ("backlog_python", String::new()),
         ];
     }
-    for (name, _, cmd) in servers {
-        let Some(cmd) = cmd else {
-            shown.push((name, String::new()));
-            continue;
-        };
-        let (_server, addr) = start_server(cmd);
-        shown.push((name, ss_listening(addr)));
-        // _server is dropped (killed) here: it never got a client.
-    }
-    shown
+    let python = python("tcp_echo_server.py").map(|mut cmd| {
+        cmd.arg("127.0.0.1:0");
+        cmd
+    });
+    let servers = [
+        ("backlog_rust", Some(server_on_port_0("tcp_echo_server"))),
+        ("backlog_python", python),
+    ];
+    servers
+        .into_iter()
+        .map(|(name, cmd)| match cmd {
+            // The server is dropped (killed) after ss has looked at it: it never gets a client.
+            Some(cmd) => (name, ss_listening(start_server(cmd).1)),
+            None => (name, String::new()),
+        })
+        .collect()
 }
 
 /// A browser's request is bytes on a TCP connection: `curl` against the TCP echo server.
