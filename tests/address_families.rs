@@ -96,6 +96,14 @@ fn loopback(addr: SocketAddr, v4: bool) -> SocketAddr {
     SocketAddr::new(ip.parse().unwrap(), addr.port())
 }
 
+/// Another IPv4 loopback address (all of 127.0.0.0/8 is loopback on Linux), used where a test
+/// needs the IPv4 side of a port that only a v6-only socket holds. The system chose that port
+/// free of IPv6 sockets only, so another test may hold the same port on 127.0.0.1; no test
+/// uses 127.0.0.2, and none binds the IPv4 wildcard for TCP.
+fn other_loopback(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new("127.0.0.2".parse().unwrap(), addr.port())
+}
+
 #[test]
 fn dual_stack_server_accepts_an_ipv4_client_as_a_mapped_address() {
     let (server, addr) = start_dual_stack(false);
@@ -113,7 +121,7 @@ fn dual_stack_server_accepts_an_ipv4_client_as_a_mapped_address() {
 #[test]
 fn v6only_server_refuses_an_ipv4_client_and_serves_an_ipv6_one() {
     let (server, addr) = start_dual_stack(true);
-    let err = TcpStream::connect_timeout(&loopback(addr, true), IO_TIMEOUT)
+    let err = TcpStream::connect_timeout(&other_loopback(addr), IO_TIMEOUT)
         .expect_err("an IPv4 client must not reach a v6-only socket");
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
     let out = run_example_client("tcp_echo_client", loopback(addr, false), LINES.as_bytes());
@@ -145,7 +153,7 @@ fn with_the_linux_default_a_socket_on_ipv6_any_also_takes_the_ipv4_port() {
 
     // With IPV6_V6ONLY on, the IPv4 port stays free.
     let (_v6only, addr) = start_dual_stack(true);
-    let (_v4, v4addr) = start_example("tcp_echo_server", &loopback(addr, true).to_string());
+    let (_v4, v4addr) = start_example("tcp_echo_server", &other_loopback(addr).to_string());
     assert_eq!(v4addr.port(), addr.port());
 }
 
