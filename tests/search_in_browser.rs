@@ -337,6 +337,26 @@ fn chinese_and_english_searches_find_the_pages_that_contain_them() {
         "the query is not highlighted on {href}: {marked}"
     );
 
+    // A search in the address (what the back button and shared links bring): the results
+    // must show whether the index loads before or after the search script runs.
+    let query = "数据报";
+    browser.open(&format!(
+        "file://{}/index.html?search={query}",
+        book.display()
+    ));
+    let quoted = serde_json::to_string(query).unwrap();
+    let shown = browser.eval(&format!(
+        "new Promise(done => {{ const t0 = Date.now(); (function poll() {{ \
+           const n = document.querySelectorAll('#mdbook-searchresults li').length; \
+           const h = document.getElementById('mdbook-searchresults-header').textContent; \
+           if (n > 0 && h.includes({quoted})) done(n); \
+           else if (Date.now() - t0 > 10000) done(0); else setTimeout(poll, 20); }})(); }})"
+    ));
+    assert!(
+        shown.as_u64().unwrap_or(0) > 0,
+        "no results for ?search={query}"
+    );
+
     // Offline: every request stayed on the local file system.
     assert!(!browser.requested.is_empty(), "no requests were recorded");
     let remote: Vec<_> = browser

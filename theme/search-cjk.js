@@ -132,4 +132,7 @@
     // 输入法上屏时不一定有 keyup：也听 input。
     bar.addEventListener('input', search);
     bar.addEventListener('keyup', search);
+    // 打开带 ?search=… 的地址时，索引可能在本脚本运行之前就已加载完、mdBook 也已搜索过：
+    // 这时不会再有改写可观察，所以现在就搜一次。
+    search();
 })();
