@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
@@ -175,6 +175,44 @@ impl Browser {
         self.wait_for_event("Page.loadEventFired");
     }
 
+    /// Opens `url` (which carries `?search=query`) so that the Chinese-search script runs only
+    /// after mdBook has loaded its index and searched: the order that a fast server can produce
+    /// and file:// never does. The browser holds the script's request until then.
+    fn open_with_search_script_last(&mut self, url: &str, query: &str) {
+        self.call(
+            "Fetch.enable",
+            json!({"patterns": [{"urlPattern": "*search-cjk*"}]}),
+        );
+        self.call("Page.navigate", json!({"url": url}));
+        let deadline = Instant::now() + STEP;
+        let request_id = loop {
+            assert!(
+                Instant::now() < deadline,
+                "the search script was never requested"
+            );
+            let event = self.receive();
+            if event["method"] == "Fetch.requestPaused" {
+                break event["params"]["requestId"].clone();
+            }
+        };
+        // mdBook has searched once its header names the query.
+        let quoted = serde_json::to_string(query).unwrap();
+        let searched = self.eval(&format!(
+            "new Promise(done => {{ const t0 = Date.now(); (function poll() {{ \
+               const h = document.getElementById('mdbook-searchresults-header'); \
+               if (h && h.textContent.includes({quoted})) done(true); \
+               else if (Date.now() - t0 > 10000) done(false); else setTimeout(poll, 20); }})(); }})"
+        ));
+        assert_eq!(
+            searched,
+            json!(true),
+            "mdBook did not search {query:?} by itself"
+        );
+        self.call("Fetch.continueRequest", json!({"requestId": request_id}));
+        self.call("Fetch.disable", json!({}));
+        self.wait_for_event("Page.loadEventFired");
+    }
+
     fn key(&mut self, kind: &str, key: &str, code: &str, keycode: u32) {
         self.call(
             "Input.dispatchKeyEvent",
@@ -222,13 +260,104 @@ impl Browser {
     }
 }
 
+/// A static file server on loopback for the built book, as `mdbook serve` serves it. Stopped
+/// when dropped.
+struct Server {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Server {
+    fn start(root: PathBuf) -> Server {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(stream) = stream {
+                    let root = root.clone();
+                    thread::spawn(move || serve_one(stream, &root));
+                }
+            }
+        });
+        Server { addr, stop }
+    }
+
+    fn url(&self, page: &str) -> String {
+        format!("http://{}/{page}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop so that it sees the flag and ends.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
+    }
+}
+
+/// Answers one HTTP request with a file of the book (or 404), then closes the connection.
+fn serve_one(mut stream: TcpStream, root: &Path) {
+    use std::io::{Read, Write};
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let request = String::from_utf8_lossy(&request);
+    let target = request.split_whitespace().nth(1).unwrap_or("/");
+    let path = decode(target.split(['?', '#']).next().unwrap());
+    let mut file = root.join(path.trim_start_matches('/'));
+    if file.is_dir() {
+        file.push("index.html");
+    }
+    let reply = match std::fs::read(&file) {
+        Ok(body) if !path.contains("..") => {
+            let kind = match file.extension().and_then(|e| e.to_str()) {
+                Some("html") => "text/html; charset=utf-8",
+                Some("js") => "text/javascript",
+                Some("css") => "text/css",
+                Some("svg") => "image/svg+xml",
+                Some("png") => "image/png",
+                Some("woff2") => "font/woff2",
+                _ => "application/octet-stream",
+            };
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n",
+                body.len()
+            );
+            [head.into_bytes(), body].concat()
+        }
+        _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+    };
+    let _ = stream.write_all(&reply);
+}
+
 /// The text of a built page, tags removed and entities undone, as a reader sees it.
 fn page_text(book: &Path, href: &str) -> (PathBuf, String) {
-    let path = href
-        .strip_prefix("file://")
-        .unwrap_or_else(|| panic!("result {href} is not a page of the book"));
-    let path = path.split(['?', '#']).next().unwrap();
-    let path = PathBuf::from(decode(path));
+    let path = match href.strip_prefix("http://127.0.0.1:") {
+        // served: http://127.0.0.1:PORT/page.html -> <book>/page.html
+        Some(rest) => {
+            let page = &rest[rest.find('/').unwrap() + 1..];
+            let page = page.split(['?', '#']).next().unwrap();
+            book.join(decode(page))
+        }
+        None => {
+            let path = href
+                .strip_prefix("file://")
+                .unwrap_or_else(|| panic!("result {href} is not a page of the book"));
+            PathBuf::from(decode(path.split(['?', '#']).next().unwrap()))
+        }
+    };
     assert!(path.starts_with(book), "{href} leads outside the book");
     let html = std::fs::read_to_string(&path).unwrap();
     let main = &html[html.find("<main>").unwrap_or(0)..];
@@ -279,8 +408,9 @@ fn chinese_and_english_searches_find_the_pages_that_contain_them() {
     }
     let out = build();
     let book = out.path().canonicalize().unwrap();
+    let server = Server::start(book.clone());
     let mut browser = Browser::launch();
-    browser.open(&format!("file://{}/index.html", book.display()));
+    browser.open(&server.url("index.html"));
 
     // query, a page that must be among the results
     let queries = [
@@ -337,32 +467,39 @@ fn chinese_and_english_searches_find_the_pages_that_contain_them() {
         "the query is not highlighted on {href}: {marked}"
     );
 
-    // A search in the address (what the back button and shared links bring): the results
-    // must show whether the index loads before or after the search script runs.
+    // A search in the address (what the back button and shared links bring) must show its
+    // results whether the search index loads before the Chinese-search script runs (as under a
+    // fast server) or after it (as from the files of the built book).
     let query = "数据报";
-    browser.open(&format!(
-        "file://{}/index.html?search={query}",
-        book.display()
-    ));
     let quoted = serde_json::to_string(query).unwrap();
-    let shown = browser.eval(&format!(
-        "new Promise(done => {{ const t0 = Date.now(); (function poll() {{ \
-           const n = document.querySelectorAll('#mdbook-searchresults li').length; \
-           const h = document.getElementById('mdbook-searchresults-header').textContent; \
-           if (n > 0 && h.includes({quoted})) done(n); \
-           else if (Date.now() - t0 > 10000) done(0); else setTimeout(poll, 20); }})(); }})"
-    ));
-    assert!(
-        shown.as_u64().unwrap_or(0) > 0,
-        "no results for ?search={query}"
-    );
+    let served = server.url(&format!("index.html?search={query}"));
+    let from_files = format!("file://{}/index.html?search={query}", book.display());
+    for (url, script_last) in [(&served, true), (&served, false), (&from_files, false)] {
+        if script_last {
+            browser.open_with_search_script_last(url, query);
+        } else {
+            browser.open(url);
+        }
+        let shown = browser.eval(&format!(
+            "new Promise(done => {{ const t0 = Date.now(); (function poll() {{ \
+               const n = document.querySelectorAll('#mdbook-searchresults li').length; \
+               const h = document.getElementById('mdbook-searchresults-header').textContent; \
+               if (n > 0 && h.includes({quoted})) done(n); \
+               else if (Date.now() - t0 > 10000) done(0); else setTimeout(poll, 20); }})(); }})"
+        ));
+        assert!(
+            shown.as_u64().unwrap_or(0) > 0,
+            "no results at {url} (search script last: {script_last})"
+        );
+    }
 
-    // Offline: every request stayed on the local file system.
+    // Offline: every request stayed with the book, its files or its loopback server.
     assert!(!browser.requested.is_empty(), "no requests were recorded");
+    let served = server.url("");
     let remote: Vec<_> = browser
         .requested
         .iter()
-        .filter(|u| !u.starts_with("file://") && !u.starts_with("data:"))
+        .filter(|u| !u.starts_with("file://") && !u.starts_with("data:") && !u.starts_with(&served))
         .collect();
     assert!(
         remote.is_empty(),
