@@ -42,25 +42,7 @@ fn attr_values<'a>(html: &'a str, attr: &str) -> Vec<&'a str> {
 
 /// Undoes the few HTML entities and percent-escapes that mdBook writes into URLs.
 fn unescape(url: &str) -> String {
-    let url = url.replace("&amp;", "&");
-    let bytes = url.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap_or(url)
+    common::percent_decode(&url.replace("&amp;", "&"))
 }
 
 #[test]

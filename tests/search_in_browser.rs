@@ -18,7 +18,7 @@ use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
 use common::book::build;
-use common::{STEP, tool_available};
+use common::{STEP, percent_decode, tool_available};
 
 /// The browser to drive: Debian's `chromium`, or another Chromium-based one named by CHROMIUM.
 fn browser_command() -> String {
@@ -314,7 +314,7 @@ fn serve_one(mut stream: TcpStream, root: &Path) {
     }
     let request = String::from_utf8_lossy(&request);
     let target = request.split_whitespace().nth(1).unwrap_or("/");
-    let path = decode(target.split(['?', '#']).next().unwrap());
+    let path = percent_decode(target.split(['?', '#']).next().unwrap());
     let mut file = root.join(path.trim_start_matches('/'));
     if file.is_dir() {
         file.push("index.html");
@@ -349,13 +349,13 @@ fn page_text(book: &Path, href: &str) -> (PathBuf, String) {
         Some(rest) => {
             let page = &rest[rest.find('/').unwrap() + 1..];
             let page = page.split(['?', '#']).next().unwrap();
-            book.join(decode(page))
+            book.join(percent_decode(page))
         }
         None => {
             let path = href
                 .strip_prefix("file://")
                 .unwrap_or_else(|| panic!("result {href} is not a page of the book"));
-            PathBuf::from(decode(path.split(['?', '#']).next().unwrap()))
+            PathBuf::from(percent_decode(path.split(['?', '#']).next().unwrap()))
         }
     };
     assert!(path.starts_with(book), "{href} leads outside the book");
@@ -378,27 +378,6 @@ fn page_text(book: &Path, href: &str) -> (PathBuf, String) {
         .replace("&#39;", "'")
         .replace("&amp;", "&");
     (path, text)
-}
-
-fn decode(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
 }
 
 #[test]
