@@ -195,7 +195,7 @@ fn run_with_path(mut cmd: std::process::Command, path: &Path, input: &str) -> Fi
 
 #[test]
 fn unix_stream_server_and_client() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let path = dir.path().join("echo.sock");
     let server = start_unix("unix_echo_server", &path);
     let out = run_with_path(example("unix_echo_client"), &path, LINES);
@@ -218,7 +218,7 @@ fn unix_stream_server_and_client() {
 
 #[test]
 fn unix_stream_server_echoes_bytes_exactly() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let path = dir.path().join("echo.sock");
     let server = start_unix("unix_echo_server", &path);
     let mut stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
@@ -234,7 +234,7 @@ fn unix_stream_server_echoes_bytes_exactly() {
 
 #[test]
 fn unix_stream_interop_with_python_both_ways() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let path = dir.path().join("py.sock");
     let Some(server) = start_python_unix("unix_echo_server.py", &path) else {
         return;
@@ -251,7 +251,7 @@ fn unix_stream_interop_with_python_both_ways() {
 
 #[test]
 fn a_stale_socket_file_is_removed_but_a_live_one_or_a_plain_file_is_not() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
 
     // Stale: a listener that is gone leaves its file behind.
     let stale = dir.path().join("stale.sock");
@@ -292,7 +292,7 @@ fn a_stale_socket_file_is_removed_but_a_live_one_or_a_plain_file_is_not() {
 
 #[test]
 fn unix_client_reports_a_missing_server() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let path = dir.path().join("nobody.sock");
     run_with_path(example("unix_echo_client"), &path, "hello\n").assert_clean_failure("无法连接");
     run_with_path(example("unix_datagram_client"), &path, "hello\n")
@@ -315,7 +315,7 @@ fn stop_datagram_server(server: Proc, path: &Path) -> Finished {
 
 #[test]
 fn unix_datagram_server_and_client() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let path = dir.path().join("dgram.sock");
     let server = start_unix("unix_datagram_server", &path);
     let out = run_with_path(example("unix_datagram_client"), &path, LINES);
@@ -329,7 +329,7 @@ fn unix_datagram_server_and_client() {
 
 #[test]
 fn an_unbound_datagram_client_gets_no_reply_and_the_server_goes_on() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let path = dir.path().join("dgram.sock");
     let mut server = start_unix("unix_datagram_server", &path);
     let unbound = UnixDatagram::unbound().unwrap();
@@ -352,7 +352,7 @@ fn an_unbound_datagram_client_gets_no_reply_and_the_server_goes_on() {
 
 #[test]
 fn unix_datagram_interop_with_python_both_ways() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let path = dir.path().join("py-dgram.sock");
     let Some(server) = start_python_unix("unix_datagram_server.py", &path) else {
         return;
@@ -369,7 +369,7 @@ fn unix_datagram_interop_with_python_both_ways() {
 
 #[test]
 fn unix_datagram_server_removes_a_stale_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let path = dir.path().join("stale-dgram.sock");
     drop(UnixDatagram::bind(&path).unwrap());
     assert!(path.exists());

@@ -450,7 +450,7 @@ fn dual_stack() -> Vec<(&'static str, String)> {
 /// AF_UNIX: the same two terminals, with a path in place of an address. The tests use a
 /// temporary directory; the book shows the default path in /tmp.
 fn unix_terminals() -> Vec<(&'static str, String)> {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tempdir();
     let tmp = dir.path().display().to_string();
     let shown = |text: &str| text.replace(&tmp, "/tmp");
     let mut all = Vec::new();

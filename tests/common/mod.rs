@@ -2,8 +2,6 @@
 //! processes, read their output without ever blocking forever, and talk to them over loopback.
 #![allow(dead_code)] // each test crate uses a different part of this module
 
-pub mod book;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -17,8 +15,47 @@ pub const STEP: Duration = Duration::from_secs(20);
 /// Read/write timeout for sockets that the tests drive themselves.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The repository root: the folder that holds book.toml (this module is also compiled into the
+/// book-tests package, one folder down).
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .find(|dir| dir.join("book.toml").exists())
+        .expect("the repository root holds book.toml")
+        .to_path_buf()
+}
+
+/// A fresh empty directory under the system's temporary directory, removed when dropped.
+/// (The examples' tests have no dev-dependency, so this stands in for the tempfile crate.)
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Makes a [`TempDir`] whose name no other test, and no other run, uses.
+pub fn tempdir() -> TempDir {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "socket-book-test-{}-{n}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    TempDir(dir)
 }
 
 /// A command that runs an example binary that `cargo test` built into target/<profile>/examples.

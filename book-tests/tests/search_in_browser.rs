@@ -3,7 +3,7 @@
 //! search box, and checks that every result points to a page that contains the query, and that
 //! the page fetched nothing from the network.
 
-mod common;
+mod support;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use common::book::build;
-use common::{STEP, percent_decode, tool_available};
+use support::book::build;
+use support::{STEP, percent_decode, tool_available};
 
 /// The browser to drive: Debian's `chromium`, or another Chromium-based one named by CHROMIUM.
 fn browser_command() -> String {

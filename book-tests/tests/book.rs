@@ -2,15 +2,15 @@
 //! no warning or error logged, every include resolved, every internal link, anchor and image
 //! present, every example and transcript shown by some chapter.
 
-mod common;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use mdbook_driver::MDBook;
 
-use common::book::build;
-use common::root;
+use support::book::build;
+use support::root;
 
 fn html_files(dir: &Path) -> Vec<PathBuf> {
     let mut files = Vec::new();
@@ -42,7 +42,7 @@ fn attr_values<'a>(html: &'a str, attr: &str) -> Vec<&'a str> {
 
 /// Undoes the few HTML entities and percent-escapes that mdBook writes into URLs.
 fn unescape(url: &str) -> String {
-    common::percent_decode(&url.replace("&amp;", "&"))
+    support::percent_decode(&url.replace("&amp;", "&"))
 }
 
 #[test]
@@ -222,13 +222,13 @@ fn the_configuration_is_what_the_readme_promises() {
         readme.contains("cargo install mdbook --locked --version 0.5.4"),
         "README.md must install the mdBook version that the tests build with"
     );
-    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let manifest = std::fs::read_to_string(root().join("book-tests/Cargo.toml")).unwrap();
     assert!(manifest.contains("mdbook-driver = { version = \"=0.5.4\""));
 }
 
 #[test]
 fn the_committed_diagrams_are_what_the_script_draws() {
-    let Some(mut python) = common::python_plain() else {
+    let Some(mut python) = support::python_plain() else {
         return;
     };
     let out = tempfile::tempdir().unwrap();
