@@ -4,70 +4,144 @@
 //! 再在另一个终端运行 `cargo run --example tcp_echo_client`（默认连接 127.0.0.1:3214），
 //! 然后逐行输入文字；按 Ctrl-D（Windows 上是 Ctrl-Z 回车）结束输入，客户端随之退出。
 
-use std::io::{BufRead, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{BufRead, ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 
 /// 没有给出地址时连接的默认地址。
 const DEFAULT_ADDR: &str = "127.0.0.1:3214";
-/// 等待回显的最长时间：服务器出了问题时，客户端不会永远卡住。
-const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// 连接、发送、等待回显，每一步最多等这么久：服务器出了问题时，客户端不会永远卡住。
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// 一次发送多少字节：发一块，读回这一块的回显，再发下一块。
+const PIECE: usize = 1024;
+
+const USAGE: &str = "用法：tcp_echo_client [地址]
+TCP 回显客户端：把标准输入的每一行发给服务器，打印服务器发回的回显；输入结束时退出。
+地址是服务器的 主机:端口，默认 127.0.0.1:3214；也可以写 localhost:3214，IPv6 写成 [::1]:3214。";
+
+/// 像 `println!` 一样打印一行；标准输出被关闭时返回错误 `StdoutClosed`，而不是 panic。
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*).map_err(|_| StdoutClosed)
+    };
+}
 
 fn main() {
-    if let Err(err) = run() {
-        eprintln!("错误：{err:#}");
-        std::process::exit(1);
+    match run() {
+        Ok(()) => {}
+        // 标准输出被关闭了（例如接在 `| head -1` 后面）：没有人在读了，安静地结束。
+        Err(err) if err.is::<StdoutClosed>() => {}
+        Err(err) => {
+            eprintln!("错误：{err:#}");
+            std::process::exit(1);
+        }
     }
 }
 
 fn run() -> Result<()> {
-    let addr = parse_addr()?;
+    let Some((name, addrs)) = parse_addr()? else {
+        say!("{USAGE}")?;
+        return Ok(());
+    };
 
-    // Python: s = socket.socket(); s.connect((HOST, PORT))
-    let mut stream = TcpStream::connect(addr)
-        .with_context(|| format!("无法连接 {addr}（服务器启动了吗？地址和端口对吗？）"))?;
-    stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+    // Python: s = socket.create_connection((HOST, PORT), timeout=5)
+    let mut stream = connect(&addrs)
+        .with_context(|| format!("无法连接 {name}（服务器启动了吗？地址和端口对吗？）"))?;
+    stream.set_read_timeout(Some(TIMEOUT))?;
+    stream.set_write_timeout(Some(TIMEOUT))?;
 
     for line in std::io::stdin().lock().split(b'\n') {
         let mut data = line.context("读取标准输入失败")?;
         if data.last() == Some(&b'\r') {
             data.pop(); // Windows 的换行是 \r\n：去掉 \r
         }
-        // Python: s.sendall(data)
-        stream.write_all(&data).context("发送数据失败")?;
-
-        // TCP 是字节流：回显可能分成几段到达，也可能一段里不止一条消息。
-        // 发了多少字节，就读满多少字节，才算收到了完整的回显。
+        // 一块一块地发：每发一块，就读满同样多的字节作为这一块的回显，再发下一块。
+        // 一口气发出很长的一行而不读回显，两边的缓冲区都会被塞满，双方永远互相等待。
+        // TCP 是字节流：回显可能分成几段到达，read_exact 反复读，直到读满。
         let mut reply = vec![0u8; data.len()];
-        stream
-            .read_exact(&mut reply)
-            .map_err(|err| match err.kind() {
-                std::io::ErrorKind::UnexpectedEof => {
-                    anyhow::anyhow!("服务器在回显完成之前关闭了连接")
-                }
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                    anyhow::anyhow!("等了 {} 秒，回显仍未收全", REPLY_TIMEOUT.as_secs())
-                }
-                _ => anyhow::Error::new(err).context("接收回显失败"),
-            })?;
-        println!("{}", String::from_utf8_lossy(&reply));
+        for (piece, echo) in data.chunks(PIECE).zip(reply.chunks_mut(PIECE)) {
+            // Python: s.sendall(piece)
+            stream
+                .write_all(piece)
+                .map_err(|err| explain(err, "发送数据失败"))?;
+            stream
+                .read_exact(echo)
+                .map_err(|err| explain(err, "接收回显失败"))?;
+        }
+        say!("{}", String::from_utf8_lossy(&reply))?;
     }
     // stream 在这里被丢弃，连接随之关闭；服务器读到 0 字节，知道我们说完了。
     Ok(())
 }
 
-/// 读取可选的命令行参数：服务器的地址，形如 `127.0.0.1:3214` 或 `[::1]:3214`。
-fn parse_addr() -> Result<SocketAddr> {
+/// 像 Python 的 socket.create_connection 一样：依次尝试主机名对应的每个地址，
+/// 每个最多等 TIMEOUT；都失败时，返回最后一个错误。
+fn connect(addrs: &[SocketAddr]) -> std::io::Result<TcpStream> {
+    let mut last_err = None;
+    for addr in addrs {
+        match TcpStream::connect_timeout(addr, TIMEOUT) {
+            Ok(stream) => return Ok(stream),
+            Err(err) => last_err = Some(err),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| std::io::Error::other("没有可以连接的地址")))
+}
+
+/// 把读写错误说清楚。阻塞的套接字等到超时时，Linux 报告 WouldBlock，Windows 报告 TimedOut。
+fn explain(err: std::io::Error, what: &str) -> anyhow::Error {
+    match err.kind() {
+        ErrorKind::UnexpectedEof => anyhow!("服务器在回显完成之前关闭了连接"),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => {
+            anyhow!("{what}：等了 {} 秒，服务器没有响应", TIMEOUT.as_secs())
+        }
+        _ => anyhow::Error::new(err).context(what.to_string()),
+    }
+}
+
+/// 标准输出已被关闭：读输出的程序已经退出。
+#[derive(Debug)]
+struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("标准输出已被关闭")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// 读取可选的命令行参数：服务器的地址，形如 `127.0.0.1:3214`、`[::1]:3214` 或 `localhost:3214`。
+/// 返回写下的地址和它解析出的所有 IP 地址；`-h` / `--help` 时返回 None。
+fn parse_addr() -> Result<Option<(String, Vec<SocketAddr>)>> {
     let mut args = std::env::args().skip(1);
-    let text = args.next().unwrap_or_else(|| DEFAULT_ADDR.to_string());
+    let text = match args.next() {
+        None => DEFAULT_ADDR.to_string(),
+        Some(arg) if arg == "-h" || arg == "--help" => return Ok(None),
+        Some(arg) if arg.starts_with('-') => bail!("不认识的选项 {arg}：用 --help 查看用法"),
+        Some(arg) => arg,
+    };
     if args.next().is_some() {
         bail!(
             "参数太多：只需要一个地址，例如 `cargo run --example tcp_echo_client -- 127.0.0.1:3214`"
         );
     }
-    text.parse().with_context(|| {
-        format!("无法解析地址 `{text}`：应写成 IP:端口，例如 127.0.0.1:3214 或 [::1]:3214")
-    })
+    // `::1:80` 有歧义：它本身就是一个合法的 IPv6 地址。所以 IPv6 地址要写在方括号里。
+    if !text.starts_with('[') && text.matches(':').count() > 1 {
+        bail!("无法解析地址 `{text}`：IPv6 地址要放在方括号里，例如 [::1]:3214");
+    }
+    // to_socket_addrs 解析 IP:端口，或者查询主机名（localhost 可能对应 127.0.0.1 和 ::1 两个地址）。
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .with_context(|| {
+            format!(
+                "无法解析地址 `{text}`：应写成 主机:端口，例如 127.0.0.1:3214、[::1]:3214 或 localhost:3214"
+            )
+        })?
+        .collect();
+    if addrs.is_empty() {
+        bail!("无法解析地址 `{text}`：这个主机名没有对应的 IP 地址");
+    }
+    Ok(Some((text, addrs)))
 }

@@ -5,7 +5,7 @@
 //!
 //! 它接受一个客户端，把收到的每一段字节原样发回；客户端关闭连接后，服务器结束。
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 
 use anyhow::{Context, Result, bail};
@@ -13,30 +13,51 @@ use anyhow::{Context, Result, bail};
 /// 没有给出地址时使用的默认地址：笔记里的端口 3214，只绑定回环地址。
 const DEFAULT_ADDR: &str = "127.0.0.1:3214";
 
+const USAGE: &str = "用法：tcp_echo_server [地址]
+TCP 回显服务器：接受一个客户端，把它发来的字节原样发回；客户端关闭连接后结束。
+地址是要绑定的 IP:端口，默认 127.0.0.1:3214；127.0.0.1:0 让系统挑一个空闲端口，IPv6 写成 [::1]:3214。";
+
+/// 像 `println!` 一样打印一行；标准输出被关闭时返回错误 `StdoutClosed`，而不是 panic。
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*).map_err(|_| StdoutClosed)
+    };
+}
+
 fn main() {
-    // 出错时只打印一行清楚的说明，并以非 0 状态码退出，不 panic。
-    if let Err(err) = run() {
-        eprintln!("错误：{err:#}");
-        std::process::exit(1);
+    match run() {
+        Ok(()) => {}
+        // 标准输出被关闭了（例如接在 `| head -1` 后面）：没有人在读了，安静地结束。
+        Err(err) if err.is::<StdoutClosed>() => {}
+        Err(err) => {
+            eprintln!("错误：{err:#}");
+            std::process::exit(1);
+        }
     }
 }
 
 fn run() -> Result<()> {
-    let addr = parse_addr()?;
+    let Some(addr) = parse_addr()? else {
+        say!("{USAGE}")?;
+        return Ok(());
+    };
 
     // Python: s = socket.socket(); s.bind((HOST, PORT)); s.listen(5)
     // Rust 的 TcpListener::bind 一次完成 创建套接字 + 绑定 + 监听 三步。
-    let listener = TcpListener::bind(addr).with_context(|| {
-        format!("无法绑定 {addr}（端口可能已被占用：换一个端口，或先结束占用它的程序）")
+    let listener = TcpListener::bind(addr).map_err(|e| {
+        let hint = bind_hint(&e);
+        anyhow::Error::new(e).context(format!("无法绑定 {addr}（{hint}）"))
     })?;
     // 第一行输出：实际绑定的地址（端口为 0 时，这里能看到系统分配的端口）。
-    println!("{}", listener.local_addr()?);
+    say!("{}", listener.local_addr()?)?;
 
     // Python: clnt, addr = s.accept()   —— 阻塞，直到有客户端连上来
     let (mut clnt, addr) = listener.accept().context("接受连接失败")?;
-    println!("Client Address: {addr}");
+    say!("Client Address: {addr}")?;
 
     let mut buf = [0u8; 1024];
+    // 上一次读到、还没显示的半个字符（一个汉字 3 个字节，可能被拆在两次 read 里）。
+    let mut pending = Vec::new();
     loop {
         // Python: data = clnt.recv(1024)   —— 阻塞，直到有数据或对方关闭
         let n = clnt
@@ -47,27 +68,98 @@ fn run() -> Result<()> {
             break;
         }
         let data = &buf[..n];
-        // 收到的字节不一定是合法的 UTF-8：from_utf8_lossy 把坏字节显示成 �，不会崩溃。
-        println!("Receive Data: {}", String::from_utf8_lossy(data));
-        // Python: clnt.send(data)   —— write_all 保证全部写出，相当于 sendall
+        // Python: clnt.send(data)   —— write_all 保证全部写出，相当于 sendall。
+        // 先原样回显，再打印：回显的永远是收到的原始字节。
         clnt.write_all(data)
             .with_context(|| format!("向 {addr} 发送数据失败"))?;
+        // Python: print("Recieve Data:", data.decode('utf-8'))
+        // 只打印完整的字符；控制字符（换行、ESC 等）打印成转义序列，见 printable。
+        pending.extend_from_slice(data);
+        let shown = complete_utf8_len(&pending);
+        if shown > 0 {
+            say!("Receive Data: {}", printable(&pending[..shown]))?;
+            pending.drain(..shown);
+        }
+    }
+    if !pending.is_empty() {
+        // 对方关闭时，最后一个字符还没收全：它再也收不全了，按原样（显示为 �）打印一次。
+        say!("Receive Data: {}", printable(&pending))?;
     }
 
     // clnt 和 listener 在这里离开作用域，自动关闭（Python 里的 clnt.close()、s.close()）。
     Ok(())
 }
 
+/// 标准输出已被关闭：读输出的程序已经退出。
+#[derive(Debug)]
+struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("标准输出已被关闭")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// 把收到的字节变成可以安全打印的文字：不是 UTF-8 的字节显示为 �；控制字符（换行、ESC 等）
+/// 显示成转义序列（`\n`、`\u{1b}`），客户端就无法伪造一行输出，也无法操纵终端。
+fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// `bytes` 里有多少字节现在就能显示：末尾一个还没收全的 UTF-8 字符（最多 3 个字节）留到下一次。
+fn complete_utf8_len(bytes: &[u8]) -> usize {
+    match bytes.utf8_chunks().last() {
+        Some(chunk)
+            if std::str::from_utf8(chunk.invalid()).is_err_and(|e| e.error_len().is_none()) =>
+        {
+            bytes.len() - chunk.invalid().len()
+        }
+        _ => bytes.len(),
+    }
+}
+
+/// bind 失败时，按失败的原因给出建议。
+fn bind_hint(err: &std::io::Error) -> &'static str {
+    match err.kind() {
+        ErrorKind::AddrInUse => "端口已被占用：换一个端口，或先结束占用它的程序",
+        ErrorKind::PermissionDenied => "1024 以下的端口需要管理员权限：换一个 1024 以上的端口",
+        ErrorKind::AddrNotAvailable => "本机没有这个 IP 地址：用 127.0.0.1、[::1] 或本机网卡的地址",
+        _ => "检查地址是否写对",
+    }
+}
+
 /// 读取可选的命令行参数：要绑定的地址，形如 `127.0.0.1:3214` 或 `[::1]:0`。
-fn parse_addr() -> Result<SocketAddr> {
+/// `-h` / `--help` 时返回 None。
+fn parse_addr() -> Result<Option<SocketAddr>> {
     let mut args = std::env::args().skip(1);
-    let text = args.next().unwrap_or_else(|| DEFAULT_ADDR.to_string());
+    let text = match args.next() {
+        None => DEFAULT_ADDR.to_string(),
+        Some(arg) if arg == "-h" || arg == "--help" => return Ok(None),
+        Some(arg) if arg.starts_with('-') => bail!("不认识的选项 {arg}：用 --help 查看用法"),
+        Some(arg) => arg,
+    };
     if args.next().is_some() {
         bail!(
             "参数太多：只需要一个地址，例如 `cargo run --example tcp_echo_server -- 127.0.0.1:3214`"
         );
     }
-    text.parse().with_context(|| {
-        format!("无法解析地址 `{text}`：应写成 IP:端口，例如 127.0.0.1:3214 或 [::1]:3214")
-    })
+    // std 的 TcpListener::bind 其实也接受 `localhost:3214` 这样的主机名；本例特意只接受 IP 地址。
+    let addr = text.parse().with_context(|| {
+        format!(
+            "无法解析地址 `{text}`：服务器要绑定的地址应写成 IP:端口，例如 127.0.0.1:3214 或 [::1]:3214\
+             （本例只接受 IP 地址，不接受主机名，这样你确切知道它绑定了哪个地址）"
+        )
+    })?;
+    Ok(Some(addr))
 }

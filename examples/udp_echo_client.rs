@@ -4,26 +4,45 @@
 //! 再在另一个终端运行 `cargo run --example udp_echo_client`（默认发往 127.0.0.1:3214），
 //! 然后逐行输入文字；输入 `True` 会让服务器结束。按 Ctrl-D 结束输入，客户端随之退出。
 
-use std::io::{BufRead, ErrorKind};
-use std::net::{SocketAddr, UdpSocket};
-use std::time::Duration;
+use std::io::{BufRead, ErrorKind, Write};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
 /// 没有给出地址时发往的默认地址。
 const DEFAULT_ADDR: &str = "127.0.0.1:3214";
-/// 等待回复的最长时间。UDP 不保证送达：数据报或回复丢了，就不会有回复。
+/// 每发一行，最多等这么久的回复。UDP 不保证送达：数据报或回复丢了，就不会有回复。
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
+const USAGE: &str = "用法：udp_echo_client [地址]
+UDP 回显客户端：把标准输入的每一行作为一个数据报发给服务器，打印服务器的回复；输入结束时退出。
+地址是服务器的 主机:端口，默认 127.0.0.1:3214；也可以写 localhost:3214，IPv6 写成 [::1]:3214。";
+
+/// 像 `println!` 一样打印一行；标准输出被关闭时返回错误 `StdoutClosed`，而不是 panic。
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*).map_err(|_| StdoutClosed)
+    };
+}
+
 fn main() {
-    if let Err(err) = run() {
-        eprintln!("错误：{err:#}");
-        std::process::exit(1);
+    match run() {
+        Ok(()) => {}
+        // 标准输出被关闭了（例如接在 `| head -1` 后面）：没有人在读了，安静地结束。
+        Err(err) if err.is::<StdoutClosed>() => {}
+        Err(err) => {
+            eprintln!("错误：{err:#}");
+            std::process::exit(1);
+        }
     }
 }
 
 fn run() -> Result<()> {
-    let server = parse_addr()?;
+    let Some(server) = parse_addr()? else {
+        say!("{USAGE}")?;
+        return Ok(());
+    };
 
     // 客户端也要有自己的地址，服务器才知道回复发往哪里。端口 0：让系统挑一个。
     let local: SocketAddr = if server.is_ipv6() {
@@ -32,10 +51,7 @@ fn run() -> Result<()> {
         "0.0.0.0:0".parse()?
     };
     let s = UdpSocket::bind(local).context("无法创建 UDP 套接字")?;
-    // 没有超时，recv_from 会永远等下去；有了超时，丢失的回复只让我们等 2 秒。
-    s.set_read_timeout(Some(REPLY_TIMEOUT))?;
 
-    let mut buf = [0u8; 65535]; // 一个 UDP 数据报最多 65507 字节（IPv4）
     for line in std::io::stdin().lock().split(b'\n') {
         let mut data = line.context("读取标准输入失败")?;
         if data.last() == Some(&b'\r') {
@@ -46,36 +62,113 @@ fn run() -> Result<()> {
             .with_context(|| format!("向 {server} 发送数据报失败"))?;
 
         // Python: data, addr = s.recvfrom(1024)
-        match s.recv_from(&mut buf) {
-            Ok((n, from)) if from == server => {
-                println!("{}", String::from_utf8_lossy(&buf[..n]));
-            }
-            Ok((_, from)) => {
-                eprintln!("（收到来自 {from} 的数据报，不是服务器发的，忽略）");
-            }
-            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                // 没有回复不是致命错误：说一声，接着发下一行。
-                eprintln!(
-                    "（{} 秒内没有收到回复：数据报可能丢了，或者服务器没有运行）",
-                    REPLY_TIMEOUT.as_secs()
-                );
-            }
-            Err(err) => return Err(err).context("接收回复失败"),
+        // 只打印这一行的回复；最多等 2 秒，没等到就说一声，接着发下一行。
+        if let Some(reply) = wait_for_reply(&s, server, &data)? {
+            say!("{}", String::from_utf8_lossy(&reply))?;
         }
     }
     Ok(())
 }
 
-/// 读取可选的命令行参数：服务器的地址，形如 `127.0.0.1:3214` 或 `[::1]:3214`。
-fn parse_addr() -> Result<SocketAddr> {
+/// 等 `line` 的回复，直到发送后 REPLY_TIMEOUT 为止。
+///
+/// UDP 什么也不保证：回复可能丢失、迟到（上一行的回复在这一行发出后才到）、重复，
+/// 别的程序也可以往我们的端口发数据报。所以只认来自服务器、内容正是这一行的回复；
+/// 别的数据报说一声就忽略，接着等。
+fn wait_for_reply(s: &UdpSocket, server: SocketAddr, line: &[u8]) -> Result<Option<Vec<u8>>> {
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    let mut buf = [0u8; 65535]; // 一个 UDP 数据报最多 65507 字节（IPv4）
+    // 比这一行短、又正好是它开头的回复：服务器的缓冲区装不下整行，把数据报截断了。
+    // 它也可能是前面某一行迟到的回复，所以先记下，等到期限再用。
+    let mut cut = None;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        // 没有超时，recv_from 会永远等下去；有了超时，丢失的回复只让我们等到期限。
+        s.set_read_timeout(Some(left))?;
+        let (n, from) = match s.recv_from(&mut buf) {
+            Ok(got) => got,
+            // 超时：Linux 报告 WouldBlock，Windows 报告 TimedOut。
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(err) => return Err(err).context("接收回复失败"),
+        };
+        let reply = &buf[..n];
+        if from != server {
+            eprintln!("（收到来自 {from} 的数据报，不是服务器发的，忽略）");
+        } else if reply == line {
+            return Ok(Some(reply.to_vec()));
+        } else if reply.len() < line.len() && line.starts_with(reply) {
+            cut = Some(reply.to_vec());
+        } else {
+            eprintln!("（收到一个不是这一行的回复：迟到或重复的回复，忽略）");
+        }
+    }
+    match cut {
+        Some(reply) => {
+            eprintln!(
+                "（回复只有 {} 字节，这一行有 {} 字节：服务器截断了这个数据报）",
+                reply.len(),
+                line.len()
+            );
+            Ok(Some(reply))
+        }
+        None => {
+            eprintln!(
+                "（{} 秒内没有收到回复：数据报可能丢了，或者服务器没有运行）",
+                REPLY_TIMEOUT.as_secs()
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// 标准输出已被关闭：读输出的程序已经退出。
+#[derive(Debug)]
+struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("标准输出已被关闭")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
+/// 读取可选的命令行参数：服务器的地址，形如 `127.0.0.1:3214`、`[::1]:3214` 或 `localhost:3214`。
+/// `-h` / `--help` 时返回 None。
+fn parse_addr() -> Result<Option<SocketAddr>> {
     let mut args = std::env::args().skip(1);
-    let text = args.next().unwrap_or_else(|| DEFAULT_ADDR.to_string());
+    let text = match args.next() {
+        None => DEFAULT_ADDR.to_string(),
+        Some(arg) if arg == "-h" || arg == "--help" => return Ok(None),
+        Some(arg) if arg.starts_with('-') => bail!("不认识的选项 {arg}：用 --help 查看用法"),
+        Some(arg) => arg,
+    };
     if args.next().is_some() {
         bail!(
             "参数太多：只需要一个地址，例如 `cargo run --example udp_echo_client -- 127.0.0.1:3214`"
         );
     }
-    text.parse().with_context(|| {
-        format!("无法解析地址 `{text}`：应写成 IP:端口，例如 127.0.0.1:3214 或 [::1]:3214")
-    })
+    // `::1:80` 有歧义：它本身就是一个合法的 IPv6 地址。所以 IPv6 地址要写在方括号里。
+    if !text.starts_with('[') && text.matches(':').count() > 1 {
+        bail!("无法解析地址 `{text}`：IPv6 地址要放在方括号里，例如 [::1]:3214");
+    }
+    // to_socket_addrs 解析 IP:端口，或者查询主机名（localhost 可能对应 127.0.0.1 和 ::1 两个地址）。
+    let addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .with_context(|| {
+            format!(
+                "无法解析地址 `{text}`：应写成 主机:端口，例如 127.0.0.1:3214、[::1]:3214 或 localhost:3214"
+            )
+        })?
+        .collect();
+    // UDP 没有连接可以试：用第一个 IPv4 地址（和 Python 默认的 AF_INET 套接字一样），
+    // 没有 IPv4 地址时用第一个地址。
+    let server = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first());
+    match server {
+        Some(server) => Ok(Some(*server)),
+        None => bail!("无法解析地址 `{text}`：这个主机名没有对应的 IP 地址"),
+    }
 }

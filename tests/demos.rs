@@ -40,3 +40,24 @@ fn udp_demo() {
         "Receive String",
     );
 }
+
+#[test]
+fn demos_reject_arguments() {
+    // Before: the demos ignored their arguments.
+    for name in ["tcp_echo", "udp_echo"] {
+        for args in [&["127.0.0.1:0"][..], &["-h", "extra"][..]] {
+            let mut cmd = example(name);
+            cmd.args(args);
+            run(cmd, b"").assert_clean_failure("这个演示不接受参数");
+        }
+    }
+}
+
+#[test]
+fn demos_end_quietly_when_nobody_reads_their_output() {
+    // `cargo run --example tcp_echo | true`: the reader is gone before the first line.
+    // Before: the first `println!` panicked on the broken pipe (exit 101).
+    for name in ["tcp_echo", "udp_echo"] {
+        run_with_closed_stdout(example(name), b"").assert_quiet();
+    }
+}

@@ -63,3 +63,40 @@ fn rust_udp_client_with_python_udp_server() {
 fn python_udp_client_with_rust_udp_server() {
     pair("udp_echo_server", "udp_echo_client.py", "Receive String");
 }
+
+#[test]
+fn python_tcp_client_sends_a_ten_megabyte_line_piece_by_piece() {
+    // Before: the Python client sent all 10 MB with one sendall before reading any echo; the
+    // buffers filled, both sides waited, and its 5-second timeout ended it with a traceback.
+    let Some(mut client) = python("tcp_echo_client.py") else {
+        return;
+    };
+    let line: Vec<u8> = (0..10_000_000).map(|i| b'a' + (i % 26) as u8).collect();
+    let (server, addr) = start_example("tcp_echo_server", "127.0.0.1:0");
+    client.arg(addr.to_string());
+    let out = run(client, &line);
+    out.assert_success();
+    assert!(
+        out.stdout.len() == line.len() + 1 && out.stdout.as_bytes()[..line.len()] == line[..],
+        "the echo of the 10 MB line differs ({} bytes came back): {}",
+        out.stdout.len(),
+        out.stderr
+    );
+    server.finish().assert_success();
+}
+
+#[test]
+fn python_clients_end_quietly_when_nobody_reads_their_output() {
+    // `tcp_echo_client.py | head -1` with three lines; the fake server holds back the second
+    // echo until the client's stdout is closed. Before: a BrokenPipeError traceback.
+    let Some(mut client) = python("tcp_echo_client.py") else {
+        return;
+    };
+    let (addr, go, fake) = fake_echo_server_that_waits(3);
+    client.arg(addr.to_string());
+    let (client, first) = HeadOne::spawn(client, Some(b"one\ntwo\nthree\n".to_vec()));
+    assert_eq!(first, "one");
+    go.send(()).unwrap();
+    client.finish().assert_quiet();
+    fake.join().unwrap();
+}

@@ -383,3 +383,187 @@ pub fn udp_roundtrip(socket: &UdpSocket, server: SocketAddr, data: &[u8]) -> Vec
     buf.truncate(n);
     buf
 }
+
+// ---------------------------------------------------------------------------------------------
+// Programs whose reader goes away (`PROGRAM | head -1`), and the checks that go with them.
+// (Added for issue 8, "examples that cannot be broken": the IP programs.)
+
+/// A child whose stdout was read up to its first line and then closed, like `PROGRAM | head -1`.
+/// It is killed when dropped, so a failing test never leaves a process behind.
+pub struct HeadOne {
+    child: Child,
+    stderr: Receiver<String>,
+}
+
+impl HeadOne {
+    /// Spawns `cmd` with `input` on its stdin (then closed; without `input`, stdin is empty),
+    /// reads the first line of its stdout (failing the test if none comes within [`STEP`]) and
+    /// closes the read end of its stdout before returning it: from then on, every write that the
+    /// program makes to its stdout fails with a broken pipe.
+    pub fn spawn(mut cmd: Command, input: Option<Vec<u8>>) -> (HeadOne, String) {
+        cmd.stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        if let Some(input) = input {
+            let mut stdin = child.stdin.take().expect("piped stdin");
+            thread::spawn(move || {
+                let _ = stdin.write_all(&input);
+            });
+        }
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (line_tx, line_rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = Vec::new();
+            let got = reader.read_until(b'\n', &mut line);
+            // Close the pipe *before* the test hears of the line, so that whatever the test does
+            // next happens with nobody reading.
+            drop(reader);
+            let _ = line_tx.send(got.map(|_| line));
+        });
+        let (err_tx, stderr) = mpsc::channel();
+        let mut err_pipe = child.stderr.take().expect("piped stderr");
+        thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = err_pipe.read_to_end(&mut buf);
+            let _ = err_tx.send(String::from_utf8_lossy(&buf).into_owned());
+        });
+        let mut head = HeadOne { child, stderr };
+        match line_rx.recv_timeout(STEP) {
+            Ok(Ok(line)) if line.ends_with(b"\n") => {
+                let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+                (head, text)
+            }
+            other => head.fail(&format!("no first line on stdout in time: {other:?}")),
+        }
+    }
+
+    /// Waits, at most [`STEP`], for the process to exit. Its stdout is "": nobody read it.
+    pub fn finish(mut self) -> Finished {
+        let stderr = match self.stderr.recv_timeout(STEP) {
+            Ok(text) => text,
+            Err(_) => self.fail("the process did not end in time"),
+        };
+        let status = self.child.wait().expect("wait for child");
+        Finished {
+            status,
+            stdout: String::new(),
+            stderr,
+        }
+    }
+
+    fn fail(&mut self, why: &str) -> ! {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let stderr = self
+            .stderr
+            .recv_timeout(Duration::from_secs(1))
+            .unwrap_or_default();
+        panic!("{why}\n--- stderr ---\n{stderr}");
+    }
+}
+
+impl Drop for HeadOne {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `cmd` to the end with `input` on stdin and a stdout whose reader is already gone,
+/// so that the program's very first write to stdout fails with a broken pipe.
+pub fn run_with_closed_stdout(mut cmd: Command, input: &[u8]) -> Finished {
+    let (reader, writer) = std::io::pipe().expect("create a pipe");
+    drop(reader);
+    cmd.stdout(writer);
+    // Proc pipes stdout itself: spawn by hand, and collect stderr the same bounded way.
+    cmd.stdin(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    drop(cmd); // the parent's copy of the pipe's write end
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = input.to_vec();
+    thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let (err_tx, err_rx) = mpsc::channel();
+    let mut err_pipe = child.stderr.take().expect("piped stderr");
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err_pipe.read_to_end(&mut buf);
+        let _ = err_tx.send(String::from_utf8_lossy(&buf).into_owned());
+    });
+    let stderr = match err_rx.recv_timeout(STEP) {
+        Ok(text) => text,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the process did not end in time");
+        }
+    };
+    let status = child.wait().expect("wait for child");
+    Finished {
+        status,
+        stdout: String::new(),
+        stderr,
+    }
+}
+
+impl Finished {
+    /// The program ended quietly: exit status 0, nothing on stderr (in particular no panic,
+    /// which would exit with 101 and say "panicked").
+    pub fn assert_quiet(&self) {
+        assert!(
+            !self.stderr.contains("panicked") && self.status.code() != Some(101),
+            "the program panicked: {self:#?}"
+        );
+        assert_eq!(self.status.code(), Some(0), "expected exit 0: {self:#?}");
+        assert_eq!(self.stderr, "", "expected nothing on stderr: {self:#?}");
+    }
+
+    /// What a server printed after `prefix` on its lines, joined: the received text as shown.
+    pub fn shown_after(&self, prefix: &str) -> String {
+        self.stdout
+            .lines()
+            .filter_map(|line| line.strip_prefix(prefix))
+            .collect()
+    }
+}
+
+/// A fake TCP echo server for testing a client whose stdout is closed: it echoes the first
+/// `first_len` bytes at once, and anything after them only when the test sends on `go`
+/// (so the test can close the client's stdout in between).
+pub fn fake_echo_server_that_waits(
+    first_len: usize,
+) -> (SocketAddr, mpsc::Sender<()>, thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (go_tx, go_rx) = mpsc::channel();
+    let fake = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        conn.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut first = vec![0u8; first_len];
+        conn.read_exact(&mut first).unwrap();
+        conn.write_all(&first).unwrap();
+        go_rx.recv_timeout(STEP).expect("the test says go");
+        // From here the client may end at any moment: errors are expected and ignored.
+        let mut buf = [0u8; 1024];
+        while let Ok(n) = conn.read(&mut buf) {
+            if n == 0 || conn.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
+    (addr, go_tx, fake)
+}
