@@ -6,55 +6,102 @@
 //!
 //! 套接字文件的两个坑，这里都处理了：
 //! - 上一次运行留下的旧文件会让 bind 失败（Address already in use）：启动时先检查，确认
-//!   没有服务器在用它，再删掉；
+//!   没有任何程序在用它，再删掉；别的文件（普通文件、目录、FIFO……）一律不碰；
 //! - 服务器结束时，自己创建的文件要自己删掉（被 Ctrl-C 打断时删不掉，所以上一条仍然需要）。
 
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::FileTypeExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+const USAGE: &str = "用法：unix_echo_server [路径]
+AF_UNIX 流式回显服务器：在套接字文件“路径”上接受一个客户端，把收到的字节原样发回。
+路径默认是临时目录下的 socket-book-echo.sock。";
+
+/// 像 `println!` 一样打印一行；标准输出被关闭时返回错误 `StdoutClosed`，而不是 panic。
+macro_rules! say {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout(), $($arg)*).map_err(|_| StdoutClosed)
+    };
+}
+
+/// 标准输出已被关闭：读输出的程序已经退出。
+#[derive(Debug)]
+struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("标准输出已被关闭")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
+
 fn main() {
-    if let Err(err) = run() {
-        eprintln!("错误：{err:#}");
-        std::process::exit(1);
+    match run() {
+        Ok(()) => {}
+        // 标准输出被关闭了（例如接在 `| head -1` 后面）：没有人在读了，安静地结束。
+        Err(err) if err.is::<StdoutClosed>() => {}
+        Err(err) => {
+            eprintln!("错误：{err:#}");
+            std::process::exit(1);
+        }
     }
 }
 
 fn run() -> Result<()> {
-    let path = parse_path()?;
+    let Some(path) = parse_path()? else {
+        say!("{USAGE}")?;
+        return Ok(());
+    };
     remove_stale_socket(&path)?;
 
     // Python: s = socket.socket(socket.AF_UNIX); s.bind(path); s.listen(5)
-    let listener =
-        UnixListener::bind(&path).with_context(|| format!("无法绑定 {}", path.display()))?;
+    let listener = UnixListener::bind(&path).map_err(|e| {
+        let hint = bind_hint(&e);
+        anyhow::Error::new(e).context(format!("无法绑定 {}（{hint}）", path.display()))
+    })?;
     // 从这里起，无论怎样离开 run（正常结束或出错），_cleanup 都会删除套接字文件。
-    let _cleanup = RemoveOnDrop(path.clone());
-    println!("{}", path.display());
+    let _cleanup = SocketFile::created(&path)?;
+    say!("{}", path.display())?;
 
     let (mut clnt, addr) = listener.accept().context("接受连接失败")?;
     // 客户端通常不绑定路径，它的地址是“未命名的”（Python 里打印为空字符串）。
+    // 客户端的路径是它自己选的，可能含有换行等控制字符：同样用 printable 打印。
     match addr.as_pathname() {
-        Some(p) => println!("Client Address: {}", p.display()),
-        None => println!("Client Address: （未命名）"),
+        Some(p) => say!("Client Address: {}", printable(p.as_os_str().as_bytes()))?,
+        None => say!("Client Address: （未命名）")?,
     }
 
     let mut buf = [0u8; 1024];
+    let mut pending = Vec::new();
     loop {
         let n = clnt.read(&mut buf).context("接收数据失败")?;
         if n == 0 {
             break;
         }
         let data = &buf[..n];
-        println!("Receive Data: {}", String::from_utf8_lossy(data));
+        // 先原样回显，再打印：回显的永远是收到的原始字节。
         clnt.write_all(data).context("发送数据失败")?;
+        pending.extend_from_slice(data);
+        let shown = complete_utf8_len(&pending);
+        if shown > 0 {
+            say!("Receive Data: {}", printable(&pending[..shown]))?;
+            pending.drain(..shown);
+        }
+    }
+    if !pending.is_empty() {
+        // 对方关闭时，最后一个字符还没收全：它再也收不全了，按原样（显示为 �）打印一次。
+        say!("Receive Data: {}", printable(&pending))?;
     }
     Ok(())
 }
 
-/// 路径上已经有一个文件时：是没人在用的套接字文件就删掉，否则报错，绝不删别的文件。
+/// 路径上已经有一个文件时：是没有任何程序在用的旧套接字文件就删掉；其他情况一律报错，
+/// 什么也不删。
 fn remove_stale_socket(path: &Path) -> Result<()> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
@@ -67,40 +114,117 @@ fn remove_stale_socket(path: &Path) -> Result<()> {
             path.display()
         );
     }
-    match UnixStream::connect(path) {
-        Ok(_) => bail!(
-            "{} 上已经有一个服务器在运行：先结束它，或换一个路径",
-            path.display()
-        ),
+    // 探测：用一个没有绑定的**数据报**套接字去 connect 这个路径。它不发送任何数据；
+    // 对流式的监听套接字，它也不会排进积压队列（类型不同，内核直接拒绝），
+    // 所以正在运行的服务器什么也察觉不到。
+    let probe = UnixDatagram::unbound().context("无法创建套接字")?;
+    match probe.connect(path) {
+        // 文件还在，却没有任何套接字在用它：上一次运行留下的旧文件。
         Err(err) if err.kind() == ErrorKind::ConnectionRefused => {
-            // 文件还在，却没有程序在监听：上一次运行留下的旧文件。
             eprintln!("（删除上次留下的套接字文件 {}）", path.display());
             std::fs::remove_file(path).with_context(|| format!("无法删除 {}", path.display()))
         }
-        Err(err) => Err(err).with_context(|| format!("无法检查 {}", path.display())),
+        Err(err) if err.kind() == ErrorKind::PermissionDenied => {
+            bail!("没有权限使用 {}：换一个路径", path.display())
+        }
+        // 连接成功（一个数据报套接字在用它），或“Protocol wrong type”（一个流式套接字
+        // 在监听它），或别的错误：都不能说明它没人用，不碰它。
+        _ => bail!(
+            "已经有程序在使用 {}：先结束它，或换一个路径",
+            path.display()
+        ),
     }
 }
 
-/// 离开作用域时删除套接字文件。
-struct RemoveOnDrop(PathBuf);
+/// bind 失败时，按失败的原因给出建议。
+fn bind_hint(err: &std::io::Error) -> &'static str {
+    match err.kind() {
+        ErrorKind::AddrInUse => "路径上已经有文件了：换一个路径",
+        ErrorKind::PermissionDenied => "没有权限在那个目录里创建文件：换一个目录，例如 /tmp",
+        ErrorKind::NotFound => "路径中的目录不存在：先创建它，或换一个路径",
+        ErrorKind::InvalidInput => "路径太长：AF_UNIX 的路径最多 107 个字节",
+        _ => "检查路径是否写对",
+    }
+}
 
-impl Drop for RemoveOnDrop {
+/// 本程序创建的套接字文件：离开作用域时删除它。删除之前先确认路径上还是同一个文件
+/// （同一个设备号和 inode 号），别人后来放在那里的文件不碰。
+struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketFile {
+    fn created(path: &Path) -> Result<SocketFile> {
+        let meta = std::fs::symlink_metadata(path)
+            .with_context(|| format!("无法检查 {}", path.display()))?;
+        Ok(SocketFile {
+            path: path.to_path_buf(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+}
+
+impl Drop for SocketFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if let Ok(meta) = std::fs::symlink_metadata(&self.path)
+            && meta.dev() == self.dev
+            && meta.ino() == self.ino
+        {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
-/// 读取可选的命令行参数：套接字文件的路径。
-fn parse_path() -> Result<PathBuf> {
+/// 把收到的字节变成可以安全打印的文字：不是 UTF-8 的字节显示为 �；控制字符（换行、ESC 等）
+/// 显示成转义序列（`\n`、`\u{1b}`），客户端就无法伪造一行输出，也无法操纵终端。
+fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// `bytes` 里有多少字节现在就能显示：末尾一个还没收全的 UTF-8 字符（最多 3 个字节）留到下一次。
+fn complete_utf8_len(bytes: &[u8]) -> usize {
+    match bytes.utf8_chunks().last() {
+        Some(chunk)
+            if std::str::from_utf8(chunk.invalid()).is_err_and(|e| e.error_len().is_none()) =>
+        {
+            bytes.len() - chunk.invalid().len()
+        }
+        _ => bytes.len(),
+    }
+}
+
+/// 读取可选的命令行参数：套接字文件的路径。`-h` / `--help` 时返回 None。
+fn parse_path() -> Result<Option<PathBuf>> {
     let mut args = std::env::args_os().skip(1);
     let path = match args.next() {
-        Some(path) => PathBuf::from(path),
         None => std::env::temp_dir().join("socket-book-echo.sock"),
+        Some(arg) if arg == "-h" || arg == "--help" => return Ok(None),
+        Some(arg) if arg.is_empty() => {
+            bail!("路径不能是空的：不给参数就用默认路径，或者给一个文件路径")
+        }
+        Some(arg) if arg.as_bytes().starts_with(b"-") => bail!(
+            "不认识的选项 {}：路径不能以 - 开头（文件名确实以 - 开头时，写成 ./{}）",
+            arg.display(),
+            arg.display()
+        ),
+        Some(arg) => PathBuf::from(arg),
     };
     if args.next().is_some() {
         bail!(
             "参数太多：只需要一个路径，例如 `cargo run --example unix_echo_server -- /tmp/echo.sock`"
         );
     }
-    Ok(path)
+    Ok(Some(path))
 }
