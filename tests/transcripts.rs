@@ -7,7 +7,11 @@
 //! and read the diff before committing it.
 //!
 //! Ports are normalized, because the tests bind port 0: the server's port becomes 3214 (what the
-//! reader's server binds by default) and a client's ephemeral port becomes 54321.
+//! reader's server binds by default) and a client's ephemeral port becomes 54321. So are the few
+//! other things that differ from run to run or machine to machine: temporary directories (shown as
+//! /tmp), the repository's own path in Python's tracebacks (shown as SHOWN_ROOT), curl's version,
+//! and the padding of `ss`'s columns. The preface tells the reader so, and names the transcripts
+//! that read this machine's kernel settings.
 
 mod common;
 
@@ -105,17 +109,28 @@ fn shell(command: &str, output: &str) -> String {
 fn demo(name: &str) -> String {
     let out = run(example(name), b"");
     out.assert_success();
-    // The demos bind port 0 themselves; their first line names the port.
+    // The demos bind 127.0.0.1:0 themselves; their first line names the address they bound.
     let first = out.stdout.lines().next().unwrap_or_default();
     let port: u16 = first
-        .split(|c: char| !c.is_ascii_digit())
-        .rfind(|s| !s.is_empty())
-        .and_then(|s| s.parse().ok())
-        .expect("a port on the first line");
+        .split_once("127.0.0.1:")
+        .map(|(_, rest)| {
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap_or("")
+        })
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or_else(|| panic!("no 127.0.0.1:PORT on the first line: {first:?}"));
     shell(
         &format!("cargo run --example {name}"),
         &normalize(&out.stdout, port),
     )
+}
+
+/// A demo whose output names no port.
+fn demo_without_port(name: &str) -> String {
+    let out = run(example(name), b"");
+    out.assert_success();
+    shell(&format!("cargo run --example {name}"), &out.stdout)
 }
 
 /// A server in one terminal, a client in another: both transcripts.
@@ -335,15 +350,18 @@ fn http_request() -> Vec<(&'static str, String)> {
     );
     let out = server.finish();
     out.assert_success();
-    let text = normalize(&out.stdout.replace('\r', ""), addr.port());
+    // The server prints the request on one line, with `\r\n` escaped.
+    let text = normalize(&out.stdout, addr.port());
     // curl names its own version in User-Agent; the book shows one version.
-    let text: String = text
-        .lines()
-        .map(|l| match l.strip_prefix("User-Agent: curl/") {
-            Some(_) => "User-Agent: curl/7.88.1\n".to_string(),
-            None => format!("{l}\n"),
-        })
-        .collect();
+    let text = match text.split_once("User-Agent: curl/") {
+        Some((before, after)) => {
+            let version_end = after
+                .find(|c: char| !c.is_ascii_digit() && c != '.')
+                .unwrap_or(after.len());
+            format!("{before}User-Agent: curl/7.88.1{}", &after[version_end..])
+        }
+        None => text,
+    };
     vec![(
         "http_request",
         shell("cargo run --example tcp_echo_server", &text),
@@ -358,6 +376,279 @@ fn somaxconn() -> Vec<(&'static str, String)> {
         return vec![("somaxconn", String::new())];
     };
     vec![("somaxconn", shell(&format!("cat {path}"), &value))]
+}
+
+/// What Linux does when the handshake's last ACK finds the accept queue full (0: drop it; the
+/// SYN of a new connection to a full queue is dropped either way).
+fn abort_on_overflow() -> Vec<(&'static str, String)> {
+    let path = "/proc/sys/net/ipv4/tcp_abort_on_overflow";
+    let Ok(value) = std::fs::read_to_string(path) else {
+        eprintln!("!!! {path} not readable (not Linux?): SKIPPING this transcript !!!");
+        return vec![("tcp_abort_on_overflow", String::new())];
+    };
+    vec![(
+        "tcp_abort_on_overflow",
+        shell(&format!("cat {path}"), &value),
+    )]
+}
+
+/// Where the book says the repository is: Python prints the absolute path of its script in a
+/// traceback, and the reader's clone is somewhere else than the test's.
+const SHOWN_ROOT: &str = "/home/you/rust-server-socket";
+
+fn shown_paths(text: &str) -> String {
+    text.replace(&root().display().to_string(), SHOWN_ROOT)
+}
+
+/// The note's Python server dies on a character split across two reads: 400 × 你 is 1200
+/// bytes, and its first `recv(1024)` ends in the middle of a character.
+fn python_split_char() -> Vec<(&'static str, String)> {
+    let Some(mut cmd) = python("tcp_echo_server.py") else {
+        return vec![
+            ("python_split_char_server", String::new()),
+            ("python_split_char_client", String::new()),
+        ];
+    };
+    cmd.arg("127.0.0.1:0");
+    let (server, addr) = start_server(cmd);
+    let line = format!("{}\n", "你".repeat(400));
+    let client = run_example_client("tcp_echo_client", addr, line.as_bytes());
+    assert!(!client.status.success(), "{client:#?}");
+    let out = server.finish();
+    assert!(!out.status.success(), "{out:#?}");
+    assert!(out.stderr.contains("UnicodeDecodeError"), "{out:#?}");
+    let server_text = format!("{}{}", out.stdout, shown_paths(&out.stderr));
+    vec![
+        (
+            "python_split_char_server",
+            shell(
+                "python3 examples/python/tcp_echo_server.py 127.0.0.1:3214",
+                &normalize(&server_text, addr.port()),
+            ),
+        ),
+        (
+            "python_split_char_client",
+            shell(
+                "python3 -c \"print('你' * 400)\" | cargo run --example tcp_echo_client",
+                &normalize(&format!("{}{}", client.stdout, client.stderr), addr.port()),
+            ),
+        ),
+    ]
+}
+
+// Ctrl-C in a terminal sends SIGINT; std can only send SIGKILL. These two come from the C library
+// that std already links.
+unsafe extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+    fn signal(signum: i32, handler: usize) -> usize;
+}
+const SIGINT: i32 = 2;
+const SIG_DFL: usize = 0;
+
+/// A program in a terminal, stopped by the reader with Ctrl-C. Killed when dropped.
+struct Terminal {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Terminal {
+    fn spawn(mut cmd: Command) -> Terminal {
+        use std::io::Read;
+        use std::os::unix::process::CommandExt;
+        // SIGINT must do what it does in a terminal, even where this test runs with it ignored
+        // (a background job of a non-interactive shell), which a child would inherit.
+        // SAFETY: signal() is async-signal-safe, as pre_exec requires.
+        unsafe {
+            cmd.pre_exec(|| {
+                signal(SIGINT, SIG_DFL);
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let stdin = child.stdin.take();
+        let (line_tx, lines) = mpsc::channel();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if line_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (err_tx, stderr) = mpsc::channel();
+        let mut pipe = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            let _ = err_tx.send(text);
+        });
+        Terminal {
+            child,
+            stdin,
+            lines,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        std::io::Write::write_all(stdin, format!("{line}\n").as_bytes()).expect("type a line");
+    }
+
+    fn next_line(&mut self) -> String {
+        let line = self
+            .lines
+            .recv_timeout(STEP)
+            .unwrap_or_else(|_| panic!("no line in time; so far: {:?}", self.seen));
+        self.seen.push(line.clone());
+        line
+    }
+
+    /// Ctrl-C: SIGINT, then everything it printed, once it has ended (within STEP).
+    fn interrupt(mut self) -> (String, String) {
+        let pid = i32::try_from(self.child.id()).expect("a pid");
+        // SAFETY: kill() only sends a signal to our own child, which has not been waited for.
+        assert_eq!(unsafe { kill(pid, SIGINT) }, 0, "send SIGINT");
+        self.finish()
+    }
+
+    /// Ctrl-D: close its stdin; then everything it printed, once it has ended (within STEP).
+    fn end_input(mut self) -> (String, String) {
+        self.stdin = None;
+        self.finish()
+    }
+
+    fn finish(&mut self) -> (String, String) {
+        let deadline = std::time::Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("the program did not end in time: {:?}", self.seen)
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let stderr = self
+            .stderr
+            .recv_timeout(left)
+            .expect("stderr closed in time");
+        self.child.wait().expect("wait for the program");
+        let stdout: String = self.seen.iter().map(|l| format!("{l}\n")).collect();
+        (stdout, stderr)
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `ss -tan state time-wait` for one local port, once the socket is there (within STEP): the
+/// client closes after the server died, and then the server's side enters TIME_WAIT.
+fn ss_time_wait(port: u16) -> String {
+    let filter = format!("sport = :{port}");
+    let deadline = std::time::Instant::now() + STEP;
+    loop {
+        let out = Command::new("ss")
+            .args(["-tan", "state", "time-wait", &filter])
+            .output()
+            .expect("run `ss` (Debian package iproute2)");
+        assert!(out.status.success(), "ss failed: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.lines().count() >= 2 {
+            let squeezed: String = text
+                .lines()
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") + "\n")
+                .collect();
+            return shell(
+                "ss -tan state time-wait 'sport = :3214'",
+                &normalize(&squeezed, port),
+            );
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no TIME_WAIT socket on port {port} in time:\n{text}"
+        );
+    }
+}
+
+/// A server with a client connected, stopped with Ctrl-C: the server's side closes first, so it
+/// is the side left in TIME_WAIT once the client closes too. Then the same server is started again
+/// on the same port. Returns the server terminal's transcript (without the restart) and the port.
+fn stopped_first(shown: &str, cmd: Command) -> (String, u16) {
+    let mut server = Terminal::spawn(cmd);
+    let addr: SocketAddr = server.next_line().parse().expect("an address first");
+    let mut client = Terminal::spawn({
+        let mut cmd = example("tcp_echo_client");
+        cmd.arg(addr.to_string());
+        cmd
+    });
+    client.type_line("hello");
+    assert_eq!(client.next_line(), "hello");
+    let (stdout, stderr) = server.interrupt();
+    // The client's Ctrl-D: it closes its side, after the server's.
+    client.end_input();
+    // The terminal echoes ^C; Python's traceback follows it on the same line.
+    let after = if stderr.is_empty() { "\n" } else { "" };
+    let text = format!("{stdout}^C{after}{}", shown_paths(&stderr));
+    (shell(shown, &normalize(&text, addr.port())), addr.port())
+}
+
+/// SO_REUSEADDR and TIME_WAIT: the note's Python server cannot be restarted on its port for a
+/// minute after it closed a connection first; the Rust server (std sets SO_REUSEADDR) can.
+fn time_wait() -> Vec<(&'static str, String)> {
+    let Some(mut python_cmd) = python("tcp_echo_server.py").filter(|_| tool_available("ss")) else {
+        return vec![
+            ("time_wait_python", String::new()),
+            ("time_wait_rust", String::new()),
+        ];
+    };
+    python_cmd.arg("127.0.0.1:0");
+    let python_shown = "python3 examples/python/tcp_echo_server.py 127.0.0.1:3214";
+    let (mut python_text, port) = stopped_first(python_shown, python_cmd);
+    python_text.push_str(&ss_time_wait(port));
+    let mut again = python("tcp_echo_server.py").unwrap();
+    again.arg(format!("127.0.0.1:{port}"));
+    let restart = run(again, b"");
+    assert!(
+        !restart.status.success() && restart.stderr.contains("Address already in use"),
+        "the Python server should fail to bind past TIME_WAIT: {restart:#?}"
+    );
+    python_text.push_str(&shell(
+        python_shown,
+        &normalize(
+            &format!("{}{}", restart.stdout, shown_paths(&restart.stderr)),
+            port,
+        ),
+    ));
+
+    let rust_shown = "cargo run --example tcp_echo_server";
+    let (mut rust_text, port) = stopped_first(rust_shown, server_on_port_0("tcp_echo_server"));
+    rust_text.push_str(&ss_time_wait(port));
+    let (restarted, addr) = start_example("tcp_echo_server", &format!("127.0.0.1:{port}"));
+    drop(restarted); // it bound the port again and waits for a client: enough
+    rust_text.push_str(&shell(rust_shown, &normalize(&format!("{addr}\n"), port)));
+
+    vec![
+        ("time_wait_python", python_text),
+        ("time_wait_rust", rust_text),
+    ]
 }
 
 /// socket2's listen(5) shows as Send-Q 5.
@@ -524,9 +815,15 @@ fn all_transcripts() -> Vec<(&'static str, String)> {
     // the system chose free of IPv6 sockets only: they run alone, before the others start
     // listening on 127.0.0.1.
     let mut all = dual_stack();
-    let generators: [Generator; 12] = [
+    let generators: [Generator; 18] = [
         || vec![("tcp_echo", demo("tcp_echo"))],
         || vec![("udp_echo", demo("udp_echo"))],
+        || vec![("backlog_full", demo("backlog_full"))],
+        || vec![("udp_loss", demo("udp_loss"))],
+        || vec![("address_forms", demo_without_port("address_forms"))],
+        abort_on_overflow,
+        python_split_char,
+        time_wait,
         tcp_terminals,
         udp_terminals,
         python_tcp_server,

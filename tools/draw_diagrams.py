@@ -76,10 +76,10 @@ class D:
         open(path, 'w').write('\n'.join(s.out) + '\n')
 
 # ---------------- TCP ----------------
-d = D(1010, 'TCP 通信模型：服务器端与客户端的调用顺序')
+d = D(1160, 'TCP 通信模型：服务器端与客户端的调用顺序')
 top = 96
-d.lifeline(SX, top, 960, '服务器端', SERVER)
-d.lifeline(CX, top, 960, '客户端', CLIENT)
+d.lifeline(SX, top, 1068, '服务器端', SERVER)
+d.lifeline(CX, top, 1068, '客户端', CLIENT)
 y = top + 18
 d.call(SX, y, 's = socket.socket()', '(socket2) Socket::new(..)', SERVER); ys0 = y
 d.call(SX, y+62, 's.bind((HOST, PORT))', '(socket2) s.bind(&addr)', SERVER)
@@ -105,20 +105,27 @@ yd = 560
 d.call(CX, yd, 's.sendall(data)', 'stream.write_all(&data)', CLIENT)
 d.call(SX, yd+40, 'data = clnt.recv(1024)', 'clnt.read(&mut buf)', SERVER, block=True)
 d.msg(CX-BW/2, yd+BH/2, SX+BW/2, yd+40+BH/2, '请求数据')
-d.call(SX, yd+112, 'clnt.send(data)', 'clnt.write_all(data)', SERVER)
-d.call(CX, yd+152, 'data = s.recv(1024)', 'stream.read_exact(&mut reply)', CLIENT, block=True)
+d.call(SX, yd+112, 'clnt.sendall(data)', 'clnt.write_all(data)', SERVER)
+d.call(CX, yd+152, 'while got < n: s.recv(n - got)', 'stream.read_exact(&mut reply)', CLIENT, block=True)
 d.msg(SX+BW/2, yd+112+BH/2, CX-BW/2, yd+152+BH/2, '回显')
-d.text(W/2, yd+226, '↑ 这一来一回可以重复许多次', size=12.5, color=MUTED)
+d.text(CX, yd+152+BH+16, '收满发出的字节数，才是完整的回显', size=12, color=MUTED)
+d.text(W/2, yd+236, '↑ 这一来一回可以重复许多次', size=12.5, color=MUTED)
 
-yc = 810
+yc = 820
 d.call(CX, yc, 's.close()', 'drop(stream)', CLIENT)
-d.call(SX, yc+40, 'clnt.recv() 返回 b\'\'', 'read 返回 Ok(0)', SERVER, block=True)
+d.call(SX, yc+40, 'clnt.recv(1024) 返回 b\'\'', 'read 返回 Ok(0)', SERVER, block=True)
 d.msg(CX-BW/2, yc+BH/2, SX+BW/2, yc+40+BH/2, 'FIN')
-d.call(SX, yc+100, 'clnt.close(); s.close()', 'drop(clnt); drop(listener)', SERVER)
-d.msg(SX+BW/2, yc+100+BH/2, CX-4, yc+124+BH/2, 'FIN', above=False)
-d.text(CX+20, yc+76, '关闭连接：双方各发一个 FIN，', size=12, color=NET, anchor='start')
-d.text(CX+20, yc+92, '各回一个 ACK（四次挥手）', size=12, color=NET, anchor='start')
-d.legend(978)
+d.msg(SX+BW/2, yc+40+BH-8, CX-4, yc+104, 'ACK（常和下面的 FIN 合并）', dashed=True)
+d.call(SX, yc+120, 'clnt.close(); s.close()', 'drop(clnt); drop(listener)', SERVER)
+d.msg(SX+BW/2, yc+120+BH/2, CX-4, yc+168, 'FIN', above=False)
+d.msg(CX-4, yc+190, SX+4, yc+214, 'ACK')
+# the side that closed first waits in TIME_WAIT
+d.out.append(f'<rect x="{CX-5}" y="{yc+190}" width="10" height="56" rx="5" fill="{BLOCK}" opacity="0.85"/>')
+d.text(CX+16, yc+212, 'TIME_WAIT', size=13, color=BLOCK, anchor='start', weight='bold', mono=True)
+d.text(CX+16, yc+230, '先关闭的一方再守 60 秒', size=12, color=BLOCK, anchor='start')
+d.text(W/2, yc+270, '关闭：每个方向一个 FIN、一个 ACK；被动关闭一方的 ACK 常和它的 FIN 合并，', size=12, color=NET, weight='bold')
+d.text(W/2, yc+288, '所以是三个或四个报文（常说的“四次挥手”）', size=12, color=NET, weight='bold')
+d.legend(1128)
 d.save(OUT + '/tcp-model.svg')
 
 # ---------------- UDP ----------------
@@ -141,10 +148,11 @@ d.call(CX, yd+20, 's.sendto(data, (HOST, PORT))', 's.send_to(&data, server)', CL
 d.msg(CX-BW/2, yd+20+BH/2, SX+BW/2, yd+BH-4, '数据报', above=True)
 d.text(SX, yd+BH+16, 'addr 就是回信地址', size=12, color=MUTED)
 d.call(SX, yd+100, 's.sendto(data, addr)', 's.send_to(data, addr)', SERVER)
-d.call(CX, yd+120, 'data, addr = s.recvfrom(1024)', 's.recv_from(&mut buf)', CLIENT, block=True)
+d.call(CX, yd+120, 'data, addr = s.recvfrom(65535)', 's.recv_from(&mut buf)', CLIENT, block=True)
 d.msg(SX+BW/2, yd+100+BH/2, CX-BW/2, yd+120+BH-4, '数据报')
-d.text(CX, yd+120+BH+16, '回复可能丢失：要设超时 set_read_timeout', size=12, color=BLOCK)
-d.text(W/2, yd+210, '↑ 每个数据报各自独立，可以来自不同的客户端', size=12.5, color=MUTED)
+d.text(CX, yd+120+BH+16, '回复可能丢失：要设超时', size=12, color=BLOCK)
+d.text(CX, yd+120+BH+32, 'settimeout(2) / set_read_timeout', size=12, color=BLOCK, mono=True)
+d.text(W/2, yd+224, '↑ 每个数据报各自独立，可以来自不同的客户端', size=12.5, color=MUTED)
 
 yc = 590
 d.call(CX, yc-20, 's.sendto(b\'True\', …)', 's.send_to(b"True", server)', CLIENT)
