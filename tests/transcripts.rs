@@ -15,96 +15,12 @@
 
 mod common;
 
-use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::thread;
 
+use common::transcript::{self, *};
 use common::*;
-
-const SERVER_PORT: &str = "3214";
-const CLIENT_PORT: &str = "54321";
-
-/// Replaces every port that follows a loopback (or IPv6 any) address, in the forms the programs
-/// print: `127.0.0.1:PORT`, `[::1]:PORT`, `[::]:PORT`, `[::ffff:127.0.0.1]:PORT`, and Python's
-/// `('127.0.0.1', PORT)`.
-fn normalize(text: &str, server_port: u16) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some((at, prefix)) = [
-        "127.0.0.1:",
-        "[::1]:",
-        "[::]:",
-        "127.0.0.1]:",
-        "'127.0.0.1', ",
-        "'::1', ",
-    ]
-    .iter()
-    .filter_map(|p| rest.find(p).map(|at| (at, *p)))
-    .min()
-    {
-        let start = at + prefix.len();
-        out.push_str(&rest[..start]);
-        let digits = rest[start..]
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len() - start);
-        let port = &rest[start..start + digits];
-        out.push_str(match port.parse::<u16>() {
-            Ok(p) if p == server_port => SERVER_PORT,
-            Ok(_) => CLIENT_PORT,
-            Err(_) => port,
-        });
-        rest = &rest[start + digits..];
-    }
-    out.push_str(rest);
-    out
-}
-
-/// A transcript of a client typed into a terminal: each line the reader types is echoed by the
-/// terminal, followed by what the program prints in answer to it (stdout and stderr, in the order
-/// the program wrote them, through one pipe).
-fn typed_session(mut cmd: Command, typed: &[&str]) -> String {
-    let (reader, writer) = std::io::pipe().expect("pipe");
-    let input: String = typed.iter().map(|l| format!("{l}\n")).collect();
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(writer.try_clone().unwrap())
-        .stderr(writer)
-        .spawn()
-        .expect("start the client");
-    drop(cmd); // the parent's copies of the pipe's write end go away with the Command
-    let mut stdin = child.stdin.take().unwrap();
-    thread::spawn(move || std::io::Write::write_all(&mut stdin, input.as_bytes()));
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let lines: Vec<String> = BufReader::new(reader)
-            .lines()
-            .map_while(Result::ok)
-            .collect();
-        let _ = tx.send(lines);
-    });
-    let lines = rx.recv_timeout(STEP).unwrap_or_else(|_| {
-        let _ = child.kill();
-        panic!("the client did not finish in time")
-    });
-    assert!(child.wait().unwrap().success(), "client failed: {lines:?}");
-    assert_eq!(
-        lines.len(),
-        typed.len(),
-        "one answer per typed line: {lines:?}"
-    );
-    typed
-        .iter()
-        .zip(&lines)
-        .map(|(t, a)| format!("{t}\n{a}\n"))
-        .collect()
-}
-
-fn shell(command: &str, output: &str) -> String {
-    format!("$ {command}\n{output}")
-}
 
 fn demo(name: &str) -> String {
     let out = run(example(name), b"");
@@ -131,41 +47,6 @@ fn demo_without_port(name: &str) -> String {
     let out = run(example(name), b"");
     out.assert_success();
     shell(&format!("cargo run --example {name}"), &out.stdout)
-}
-
-/// A server in one terminal, a client in another: both transcripts.
-fn two_terminals(
-    server: (&str, Command),
-    client: (&str, impl FnOnce(SocketAddr) -> Command),
-    typed: &[&str],
-    stop: impl FnOnce(SocketAddr),
-) -> (String, String) {
-    let (server_cmd, cmd) = server;
-    let (proc, addr) = start_server(cmd);
-    let (client_cmd, make_client) = client;
-    let client_text = typed_session(make_client(addr), typed);
-    stop(addr);
-    let out = proc.finish();
-    out.assert_success();
-    (
-        shell(server_cmd, &normalize(&out.stdout, addr.port())),
-        shell(client_cmd, &normalize(&client_text, addr.port())),
-    )
-}
-
-/// The example client `name`, given the server's address as its argument.
-fn client_of(name: &str) -> impl FnOnce(SocketAddr) -> Command + '_ {
-    move |addr| {
-        let mut cmd = example(name);
-        cmd.arg(addr.to_string());
-        cmd
-    }
-}
-
-fn server_on_port_0(name: &str) -> Command {
-    let mut cmd = example(name);
-    cmd.arg("127.0.0.1:0");
-    cmd
 }
 
 fn tcp_terminals() -> Vec<(&'static str, String)> {
@@ -434,129 +315,6 @@ fn python_split_char() -> Vec<(&'static str, String)> {
             ),
         ),
     ]
-}
-
-// Ctrl-C in a terminal sends SIGINT; std can only send SIGKILL. These two come from the C library
-// that std already links.
-unsafe extern "C" {
-    fn kill(pid: i32, sig: i32) -> i32;
-    fn signal(signum: i32, handler: usize) -> usize;
-}
-const SIGINT: i32 = 2;
-const SIG_DFL: usize = 0;
-
-/// A program in a terminal, stopped by the reader with Ctrl-C. Killed when dropped.
-struct Terminal {
-    child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
-    lines: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Terminal {
-    fn spawn(mut cmd: Command) -> Terminal {
-        use std::io::Read;
-        use std::os::unix::process::CommandExt;
-        // SIGINT must do what it does in a terminal, even where this test runs with it ignored
-        // (a background job of a non-interactive shell), which a child would inherit.
-        // SAFETY: signal() is async-signal-safe, as pre_exec requires.
-        unsafe {
-            cmd.pre_exec(|| {
-                signal(SIGINT, SIG_DFL);
-                Ok(())
-            });
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-        let stdin = child.stdin.take();
-        let (line_tx, lines) = mpsc::channel();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        thread::spawn(move || {
-            for line in stdout.lines().map_while(Result::ok) {
-                if line_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (err_tx, stderr) = mpsc::channel();
-        let mut pipe = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            let mut text = String::new();
-            let _ = pipe.read_to_string(&mut text);
-            let _ = err_tx.send(text);
-        });
-        Terminal {
-            child,
-            stdin,
-            lines,
-            stderr,
-            seen: Vec::new(),
-        }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin still open");
-        std::io::Write::write_all(stdin, format!("{line}\n").as_bytes()).expect("type a line");
-    }
-
-    fn next_line(&mut self) -> String {
-        let line = self
-            .lines
-            .recv_timeout(STEP)
-            .unwrap_or_else(|_| panic!("no line in time; so far: {:?}", self.seen));
-        self.seen.push(line.clone());
-        line
-    }
-
-    /// Ctrl-C: SIGINT, then everything it printed, once it has ended (within STEP).
-    fn interrupt(mut self) -> (String, String) {
-        let pid = i32::try_from(self.child.id()).expect("a pid");
-        // SAFETY: kill() only sends a signal to our own child, which has not been waited for.
-        assert_eq!(unsafe { kill(pid, SIGINT) }, 0, "send SIGINT");
-        self.finish()
-    }
-
-    /// Ctrl-D: close its stdin; then everything it printed, once it has ended (within STEP).
-    fn end_input(mut self) -> (String, String) {
-        self.stdin = None;
-        self.finish()
-    }
-
-    fn finish(&mut self) -> (String, String) {
-        let deadline = std::time::Instant::now() + STEP;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => self.seen.push(line),
-                Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    panic!("the program did not end in time: {:?}", self.seen)
-                }
-            }
-        }
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let stderr = self
-            .stderr
-            .recv_timeout(left)
-            .expect("stderr closed in time");
-        self.child.wait().expect("wait for the program");
-        let stdout: String = self.seen.iter().map(|l| format!("{l}\n")).collect();
-        (stdout, stderr)
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 /// `ss -tan state time-wait` for one local port, once the socket is there (within STEP): the
@@ -848,42 +606,7 @@ fn all_transcripts() -> Vec<(&'static str, String)> {
 
 #[test]
 fn transcripts_in_the_book_match_what_the_programs_print() {
-    let dir = root().join("book/transcripts");
-    let update = std::env::var_os("UPDATE_TRANSCRIPTS").is_some();
-    let mut stale = Vec::new();
-    let mut made = BTreeSet::new();
-    for (name, text) in all_transcripts() {
-        let path = dir.join(format!("{name}.txt"));
-        made.insert(format!("{name}.txt"));
-        if text.is_empty() {
-            continue; // could not be made here (no python3): said loudly above
-        }
-        let old = std::fs::read_to_string(&path).unwrap_or_default();
-        if old != text {
-            if update {
-                std::fs::write(&path, &text).unwrap();
-            } else {
-                stale.push(format!(
-                    "--- {} (in the book)\n{old}--- what the programs print now\n{text}",
-                    path.display()
-                ));
-            }
-        }
-    }
-    assert!(
-        stale.is_empty(),
-        "transcripts differ from the programs' output; if the change is intended, run \
-         `UPDATE_TRANSCRIPTS=1 cargo test --test transcripts` and review the diff:\n{}",
-        stale.join("\n")
-    );
-    // Every transcript file must be one that this test makes: no stale leftovers.
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        assert!(
-            made.contains(&name),
-            "book/transcripts/{name} is not made by any test: remove it or generate it here"
-        );
-    }
+    transcript::check("transcripts", all_transcripts(), "transcripts");
 }
 
 #[test]

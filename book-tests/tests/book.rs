@@ -131,13 +131,26 @@ fn chapters_text() -> String {
     all
 }
 
+/// The files under `dir` (in its subfolders too) whose names end in `.ext`, as paths relative to
+/// `dir` with `/` between folders. A missing folder has no files.
 fn file_stems(dir: &str, ext: &str) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(root().join(dir))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == ext))
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let base = root().join(dir);
+    let mut names = Vec::new();
+    let mut todo = vec![base.clone()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == ext) {
+                let relative = path.strip_prefix(&base).unwrap();
+                names.push(relative.to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
     names.sort();
     names
 }
@@ -146,19 +159,28 @@ fn file_stems(dir: &str, ext: &str) -> Vec<String> {
 fn every_example_transcript_and_image_is_shown_by_a_chapter() {
     let text = chapters_text();
     let mut missing = Vec::new();
+    // (folder, extension, how a chapter names a file of it); Python folders are left out of the
+    // Rust examples' walk by their extension.
     let wanted = [
-        ("examples", "rs", "{{#include ../examples/"),
-        ("examples/python", "py", "{{#include ../examples/python/"),
-        ("book/transcripts", "txt", "{{#include transcripts/"),
-        ("book/images", "svg", "](images/"),
+        ("examples", "rs", "../examples/"),
+        ("examples", "py", "../examples/"),
+        ("part2/examples", "rs", "../part2/examples/"),
+        ("part2/examples", "py", "../part2/examples/"),
+        ("book/transcripts", "txt", "transcripts/"),
+        ("book/images", "svg", "images/"),
     ];
     for (dir, ext, prefix) in wanted {
         for name in file_stems(dir, ext) {
-            let whole = format!("{prefix}{name}");
-            // `{{#include file}}` or `{{#include file:anchor}}`
-            let shown = text.match_indices(&whole).any(|(at, _)| {
-                let next = text[at + whole.len()..].chars().next();
-                matches!(next, Some('}' | ':' | ')'))
+            let path = format!("{prefix}{name}");
+            // `{{#include path}}`, `{{#include path:anchor}}`, `{{#rustdoc_include path:anchor}}`,
+            // or an image `](path)`.
+            let shown = text.match_indices(&path).any(|(at, _)| {
+                let before = &text[..at];
+                let next = text[at + path.len()..].chars().next();
+                let directive = before.ends_with("{{#include ")
+                    || before.ends_with("{{#rustdoc_include ")
+                    || before.ends_with("](");
+                directive && matches!(next, Some('}' | ':' | ')'))
             });
             if !shown {
                 missing.push(format!("{dir}/{name}"));

@@ -2,6 +2,8 @@
 //! processes, read their output without ever blocking forever, and talk to them over loopback.
 #![allow(dead_code)] // each test crate uses a different part of this module
 
+pub mod transcript;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
