@@ -34,6 +34,7 @@ fn main() {
     }
 }
 
+// ANCHOR: run
 fn run() -> Result<()> {
     if !no_arguments()? {
         say!("{USAGE}")?;
@@ -83,6 +84,7 @@ fn run() -> Result<()> {
     )?;
     Ok(())
 }
+// ANCHOR_END: run
 
 /// 标准输出已被关闭：读输出的程序已经退出。
 #[derive(Debug)]

@@ -36,6 +36,7 @@ fn main() {
     }
 }
 
+// ANCHOR: run
 fn run() -> Result<()> {
     if !no_arguments()? {
         say!("{USAGE}")?;
@@ -104,6 +105,7 @@ fn talk(mut stream: TcpStream) -> Result<()> {
     Ok(())
     // stream 在这里被丢弃，连接关闭。
 }
+// ANCHOR_END: run
 
 /// 标准输出已被关闭：读输出的程序已经退出。
 #[derive(Debug)]

@@ -40,6 +40,7 @@ fn main() {
     }
 }
 
+// ANCHOR: run
 fn run() -> Result<()> {
     let Some((name, addrs)) = parse_addr()? else {
         say!("{USAGE}")?;
@@ -88,6 +89,7 @@ fn connect(addrs: &[SocketAddr]) -> std::io::Result<TcpStream> {
     }
     Err(last_err.unwrap_or_else(|| std::io::Error::other("没有可以连接的地址")))
 }
+// ANCHOR_END: run
 
 /// 把读写错误说清楚。阻塞的套接字等到超时时，Linux 报告 WouldBlock，Windows 报告 TimedOut。
 fn explain(err: std::io::Error, what: &str) -> anyhow::Error {

@@ -36,6 +36,7 @@ fn main() {
     }
 }
 
+// ANCHOR: run
 fn run() -> Result<()> {
     let Some(addr) = parse_addr()? else {
         say!("{USAGE}")?;
@@ -89,6 +90,7 @@ fn run() -> Result<()> {
     // clnt 和 listener 在这里离开作用域，自动关闭（Python 里的 clnt.close()、s.close()）。
     Ok(())
 }
+// ANCHOR_END: run
 
 /// 标准输出已被关闭：读输出的程序已经退出。
 #[derive(Debug)]

@@ -37,6 +37,7 @@ fn main() {
     }
 }
 
+// ANCHOR: run
 fn run() -> Result<()> {
     let Some(addr) = parse_addr()? else {
         say!("{USAGE}")?;
@@ -93,6 +94,7 @@ fn run() -> Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: run
 
 /// 标准输出已被关闭：读输出的程序已经退出。
 #[derive(Debug)]

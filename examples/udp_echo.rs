@@ -36,6 +36,7 @@ fn main() {
     }
 }
 
+// ANCHOR: run
 fn run() -> Result<()> {
     if !no_arguments()? {
         say!("{USAGE}")?;
@@ -105,6 +106,7 @@ fn talk(server: SocketAddr) -> Result<()> {
     s.send_to(b"True", server).context("客户端发送失败")?;
     Ok(())
 }
+// ANCHOR_END: run
 
 /// 标准输出已被关闭：读输出的程序已经退出。
 #[derive(Debug)]

@@ -38,6 +38,7 @@ fn main() {
     }
 }
 
+// ANCHOR: run
 fn run() -> Result<()> {
     let Some(server) = parse_addr()? else {
         say!("{USAGE}")?;
@@ -123,6 +124,7 @@ fn wait_for_reply(s: &UdpSocket, server: SocketAddr, line: &[u8]) -> Result<Opti
         }
     }
 }
+// ANCHOR_END: run
 
 /// 标准输出已被关闭：读输出的程序已经退出。
 #[derive(Debug)]

@@ -36,6 +36,7 @@ fn main() {
     }
 }
 
+// ANCHOR: run
 fn run() -> Result<()> {
     let Some(addr) = parse_addr()? else {
         say!("{USAGE}")?;
@@ -73,6 +74,7 @@ fn run() -> Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: run
 
 /// 标准输出已被关闭：读输出的程序已经退出。
 #[derive(Debug)]

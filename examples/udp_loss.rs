@@ -45,6 +45,7 @@ fn main() {
     }
 }
 
+// ANCHOR: run
 fn run() -> Result<()> {
     if !no_arguments()? {
         say!("{USAGE}")?;
@@ -104,6 +105,7 @@ fn run() -> Result<()> {
     )?;
     Ok(())
 }
+// ANCHOR_END: run
 
 /// 把一串序号写成区间：`[0, 1, 2, 5]` 写成 `0～2、5`；一个也没有时写“无”。
 fn ranges(seqs: &[u32]) -> String {

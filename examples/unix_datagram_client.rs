@@ -29,18 +29,6 @@ macro_rules! say {
     };
 }
 
-/// 标准输出已被关闭：读输出的程序已经退出。
-#[derive(Debug)]
-struct StdoutClosed;
-
-impl std::fmt::Display for StdoutClosed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("标准输出已被关闭")
-    }
-}
-
-impl std::error::Error for StdoutClosed {}
-
 fn main() {
     match run() {
         Ok(()) => {}
@@ -53,6 +41,7 @@ fn main() {
     }
 }
 
+// ANCHOR: run
 fn run() -> Result<()> {
     let Some(server) = parse_path()? else {
         say!("{USAGE}")?;
@@ -98,6 +87,19 @@ fn run() -> Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: run
+
+/// 标准输出已被关闭：读输出的程序已经退出。
+#[derive(Debug)]
+struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("标准输出已被关闭")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
 
 /// 路径上已经有一个文件时：是没有任何程序在用的旧套接字文件就删掉；其他情况一律报错，
 /// 什么也不删。

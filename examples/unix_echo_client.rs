@@ -28,18 +28,6 @@ macro_rules! say {
     };
 }
 
-/// 标准输出已被关闭：读输出的程序已经退出。
-#[derive(Debug)]
-struct StdoutClosed;
-
-impl std::fmt::Display for StdoutClosed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("标准输出已被关闭")
-    }
-}
-
-impl std::error::Error for StdoutClosed {}
-
 fn main() {
     match run() {
         Ok(()) => {}
@@ -52,6 +40,7 @@ fn main() {
     }
 }
 
+// ANCHOR: run
 fn run() -> Result<()> {
     let Some(path) = parse_path()? else {
         say!("{USAGE}")?;
@@ -99,6 +88,19 @@ fn run() -> Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: run
+
+/// 标准输出已被关闭：读输出的程序已经退出。
+#[derive(Debug)]
+struct StdoutClosed;
+
+impl std::fmt::Display for StdoutClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("标准输出已被关闭")
+    }
+}
+
+impl std::error::Error for StdoutClosed {}
 
 /// 连接失败时，按失败的原因给出建议。
 fn connect_hint(err: &std::io::Error) -> &'static str {

@@ -216,7 +216,9 @@ fn no_code_is_pasted_into_the_chapters() {
                 .map(|(_, l)| l)
                 .take_while(|l| !l.trim_start().starts_with("```"))
                 .collect();
-            let included = body.len() == 1 && body[0].trim().starts_with("{{#include ");
+            let included = body.len() == 1
+                && (body[0].trim().starts_with("{{#include ")
+                    || body[0].trim().starts_with("{{#rustdoc_include "));
             if (lang == "rust" || lang == "python" || lang == "console") && !included {
                 pasted.push(format!(
                     "{}:{}: a ```{lang} block must be one {{{{#include}}}}",
