@@ -71,7 +71,7 @@ fn run() -> Result<()> {
                 .read_exact(echo)
                 .map_err(|err| explain(err, "接收回显失败"))?;
         }
-        say!("{}", String::from_utf8_lossy(&reply))?;
+        say!("{}", printable(&reply))?;
     }
     // stream 在这里被丢弃，连接随之关闭；服务器读到 0 字节，知道我们说完了。
     Ok(())
@@ -114,6 +114,21 @@ impl std::fmt::Display for StdoutClosed {
 
 impl std::error::Error for StdoutClosed {}
 
+/// 把收到的字节变成可以安全打印的文字：不是 UTF-8 的字节显示为 �；控制字符（换行、ESC 等）
+/// 和看不见的格式字符（比如让一行字倒过来显示的 U+202E）显示成转义序列（`\n`、`\u{1b}`、
+/// `\u{202e}`），对方就无法伪造一行输出，也无法操纵终端。
+fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| match c {
+            // 引号和反斜杠照原样显示；其余的交给 escape_debug：看得见的字符（包括汉字）不变，
+            // 控制字符和看不见的字符变成转义序列。
+            '\\' | '"' | '\'' => c.to_string(),
+            _ => c.escape_debug().to_string(),
+        })
+        .collect()
+}
+
 /// 读取可选的命令行参数：服务器的地址，形如 `127.0.0.1:3214`、`[::1]:3214` 或 `localhost:3214`。
 /// 返回写下的地址和它解析出的所有 IP 地址；`-h` / `--help` 时返回 None。
 fn parse_addr() -> Result<Option<(String, Vec<SocketAddr>)>> {
@@ -144,6 +159,9 @@ fn parse_addr() -> Result<Option<(String, Vec<SocketAddr>)>> {
         .collect();
     if addrs.is_empty() {
         bail!("无法解析地址 `{text}`：这个主机名没有对应的 IP 地址");
+    }
+    if addrs.iter().any(|a| a.port() == 0) {
+        bail!("`{text}` 的端口是 0：端口 0 只在绑定时表示“让系统挑一个”，不能连接它");
     }
     Ok(Some((text, addrs)))
 }

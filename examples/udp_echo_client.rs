@@ -59,13 +59,20 @@ fn run() -> Result<()> {
             data.pop(); // Windows 的换行是 \r\n：去掉 \r
         }
         // Python: s.sendto(data, (HOST, PORT))   —— 一行就是一个数据报
-        s.send_to(&data, server)
-            .with_context(|| format!("向 {server} 发送数据报失败"))?;
+        s.send_to(&data, server).map_err(|err| {
+            // 一个 UDP 数据报最多 65507 字节（IPv4）：更长的一行没法作为一个数据报发出去。
+            let hint = if data.len() > 65507 {
+                format!("（这一行有 {} 字节，一个数据报最多 65507 字节）", data.len())
+            } else {
+                String::new()
+            };
+            anyhow::Error::new(err).context(format!("向 {server} 发送数据报失败{hint}"))
+        })?;
 
         // Python: data, addr = s.recvfrom(1024)
         // 只打印这一行的回复；最多等 2 秒，没等到就说一声，接着发下一行。
         if let Some(reply) = wait_for_reply(&s, server, &data)? {
-            say!("{}", String::from_utf8_lossy(&reply))?;
+            say!("{}", printable(&reply))?;
         }
     }
     Ok(())
@@ -138,6 +145,21 @@ impl std::fmt::Display for StdoutClosed {
 
 impl std::error::Error for StdoutClosed {}
 
+/// 把收到的字节变成可以安全打印的文字：不是 UTF-8 的字节显示为 �；控制字符（换行、ESC 等）
+/// 和看不见的格式字符（比如让一行字倒过来显示的 U+202E）显示成转义序列（`\n`、`\u{1b}`、
+/// `\u{202e}`），对方就无法伪造一行输出，也无法操纵终端。
+fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| match c {
+            // 引号和反斜杠照原样显示；其余的交给 escape_debug：看得见的字符（包括汉字）不变，
+            // 控制字符和看不见的字符变成转义序列。
+            '\\' | '"' | '\'' => c.to_string(),
+            _ => c.escape_debug().to_string(),
+        })
+        .collect()
+}
+
 /// 读取可选的命令行参数：服务器的地址，形如 `127.0.0.1:3214`、`[::1]:3214` 或 `localhost:3214`。
 /// `-h` / `--help` 时返回 None。
 fn parse_addr() -> Result<Option<SocketAddr>> {
@@ -170,6 +192,9 @@ fn parse_addr() -> Result<Option<SocketAddr>> {
     // 没有 IPv4 地址时用第一个地址。
     let server = addrs.iter().find(|a| a.is_ipv4()).or(addrs.first());
     match server {
+        Some(server) if server.port() == 0 => {
+            bail!("`{text}` 的端口是 0：端口 0 只在绑定时表示“让系统挑一个”，不能发往它")
+        }
         Some(server) => Ok(Some(*server)),
         None => bail!("无法解析地址 `{text}`：这个主机名没有对应的 IP 地址"),
     }

@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -55,7 +55,14 @@ fn run() -> Result<()> {
     let s = UnixDatagram::bind(&me).with_context(|| format!("无法绑定 {}", me.display()))?;
     // 从这里起，无论怎样离开 run（正常结束或出错），_cleanup 都会删除这个文件。
     let _cleanup = SocketFile::created(&me)?;
-    s.set_read_timeout(Some(TIMEOUT))?;
+    // Python: s.connect(path)   —— 从此只和服务器说话：send / recv 不用写地址，
+    // 别的程序发给我们的数据报会被内核拒绝。服务器没有运行时，这里立刻报错。
+    s.connect(&server).with_context(|| {
+        format!(
+            "无法连接 {}（服务器启动了吗？路径对吗？）",
+            server.display()
+        )
+    })?;
     // 服务器的接收队列满了（它卡住了，或者根本不读）时，send_to 会阻塞：最多等这么久。
     s.set_write_timeout(Some(TIMEOUT))?;
 
@@ -65,24 +72,41 @@ fn run() -> Result<()> {
         if data.last() == Some(&b'\r') {
             data.pop();
         }
-        // 服务器没有运行时，AF_UNIX 立刻报错（没有人在那个路径上收），不像 UDP 那样石沉大海。
-        s.send_to(&data, &server).map_err(|err| match err.kind() {
+        // Python: s.send(data)   —— connect 过了，不用再写地址
+        s.send(&data).map_err(|err| match err.kind() {
             ErrorKind::WouldBlock | ErrorKind::TimedOut => anyhow::anyhow!(
                 "等了 {} 秒，{} 仍没有收下数据报（服务器的接收队列满了）",
                 TIMEOUT.as_secs(),
                 server.display()
             ),
             _ => anyhow::Error::new(err).context(format!(
-                "无法发往 {}（服务器启动了吗？路径对吗？）",
+                "无法发往 {}（服务器还在运行吗？）",
                 server.display()
             )),
         })?;
-        match s.recv_from(&mut buf) {
-            Ok((n, _)) => say!("{}", String::from_utf8_lossy(&buf[..n]))?,
-            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+        // 等这一行的回复。connect 过的套接字只收服务器发来的数据报（别人发的，内核直接拒绝），
+        // 但服务器也可能慢：上一行迟到的回复不是这一行的，跳过它，接着等，直到超时。
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 eprintln!("（{} 秒内没有收到回复）", TIMEOUT.as_secs());
+                break;
             }
-            Err(err) => return Err(err).context("接收回复失败"),
+            s.set_read_timeout(Some(left))?;
+            match s.recv(&mut buf) {
+                // 服务器的缓冲区是 1024 字节：长的一行回来时被截断，是这一行的开头。
+                Ok(n) if buf[..n] == data[..] || (n > 0 && data.starts_with(&buf[..n])) => {
+                    say!("{}", printable(&buf[..n]))?;
+                    break;
+                }
+                Ok(_) => eprintln!("（收到一个不是这一行的回复，大概是上一行迟到的回复：跳过）"),
+                Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    eprintln!("（{} 秒内没有收到回复）", TIMEOUT.as_secs());
+                    break;
+                }
+                Err(err) => return Err(err).context("接收回复失败"),
+            }
         }
     }
     Ok(())
@@ -100,6 +124,21 @@ impl std::fmt::Display for StdoutClosed {
 }
 
 impl std::error::Error for StdoutClosed {}
+
+/// 把收到的字节变成可以安全打印的文字：不是 UTF-8 的字节显示为 �；控制字符（换行、ESC 等）
+/// 和看不见的格式字符（比如让一行字倒过来显示的 U+202E）显示成转义序列（`\n`、`\u{1b}`、
+/// `\u{202e}`），对方就无法伪造一行输出，也无法操纵终端。
+fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .map(|c| match c {
+            // 引号和反斜杠照原样显示；其余的交给 escape_debug：看得见的字符（包括汉字）不变，
+            // 控制字符和看不见的字符变成转义序列。
+            '\\' | '"' | '\'' => c.to_string(),
+            _ => c.escape_debug().to_string(),
+        })
+        .collect()
+}
 
 /// 路径上已经有一个文件时：是没有任何程序在用的旧套接字文件就删掉；其他情况一律报错，
 /// 什么也不删。

@@ -280,7 +280,7 @@ fn unix_client_reports_a_missing_server() {
     // The datagram client fails after it has bound its own path: it still removes its file.
     let mut cmd = example("unix_datagram_client");
     cmd.env("TMPDIR", dir.path());
-    run_with_path(cmd, &path, "hello\n").assert_clean_failure("无法发往");
+    run_with_path(cmd, &path, "hello\n").assert_clean_failure("无法连接");
     assert_eq!(client_files(dir.path()), Vec::<PathBuf>::new());
 }
 
@@ -1103,4 +1103,46 @@ fn unix_programs_end_quietly_when_stdout_is_closed() {
     assert_quiet_end("unix_datagram_client", client.finish());
     assert_eq!(client_files(dir.path()), Vec::<PathBuf>::new());
     stop_datagram_server(server, &path);
+}
+
+#[test]
+fn the_datagram_client_hears_only_its_server_and_escapes_what_it_prints() {
+    // A fake server in the test. The client connects its socket to the server's path, so a
+    // stranger's datagram to the client's own path is refused by the kernel (EPERM), and a reply
+    // that is not this line's (a late one) is skipped. Before: the client printed whatever came,
+    // escape sequences included.
+    let dir = tempdir();
+    let path = dir.path().join("fake.sock");
+    let fake = UnixDatagram::bind(&path).unwrap();
+    fake.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut cmd = example("unix_datagram_client");
+    cmd.arg(&path).env("TMPDIR", dir.path());
+    let (reader, writer) = std::io::pipe().unwrap();
+    let mut input = writer;
+    let mut client = Proc::spawn_with_stdin(cmd, reader);
+    input.write_all(b"one\n").unwrap();
+
+    let mut buf = [0u8; 64];
+    let (n, from) = fake.recv_from(&mut buf).expect("the client's first line");
+    assert_eq!(&buf[..n], b"one");
+    let me = from
+        .as_pathname()
+        .expect("the client bound a path")
+        .to_path_buf();
+    let stranger = UnixDatagram::unbound().unwrap();
+    let refused = stranger.send_to(b"\x1b]0;pwned\x07FAKE", &me);
+    assert!(refused.is_err(), "a stranger could send to the client");
+    fake.send_to(b"not this line", &me).unwrap();
+    fake.send_to(b"one", &me).unwrap();
+    assert_eq!(client.next_line(), "one");
+
+    input.write_all(b"two\x1b\n").unwrap();
+    let (n, _) = fake.recv_from(&mut buf).expect("the client's second line");
+    assert_eq!(&buf[..n], b"two\x1b");
+    fake.send_to(b"two\x1b", &me).unwrap();
+    assert_eq!(client.next_line(), "two\\u{1b}");
+    drop(input);
+    let out = client.finish();
+    out.assert_success();
+    assert!(out.stderr.contains("不是这一行的回复"), "{out:#?}");
 }

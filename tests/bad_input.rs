@@ -171,3 +171,24 @@ fn a_refused_connection() {
     out.assert_clean_failure(&format!("无法连接 {addr}"));
     assert!(out.stderr.contains("Connection refused"), "{out:#?}");
 }
+
+#[test]
+fn clients_refuse_port_0_with_a_reason() {
+    // Port 0 means "any port" only when binding. Before: the UDP client waited for a reply and
+    // then failed with `Invalid argument`; the TCP client said the connection was refused.
+    for name in ["tcp_echo_client", "udp_echo_client"] {
+        let mut cmd = example(name);
+        cmd.arg("127.0.0.1:0");
+        run(cmd, b"hello\n").assert_clean_failure("端口 0");
+    }
+}
+
+#[test]
+fn the_udp_client_says_why_a_line_is_too_long_for_a_datagram() {
+    let server = udp_socket("127.0.0.1:9".parse().unwrap());
+    let addr = server.local_addr().unwrap();
+    let mut cmd = example("udp_echo_client");
+    cmd.arg(addr.to_string());
+    let line = format!("{}\n", "a".repeat(70_000));
+    run(cmd, line.as_bytes()).assert_clean_failure("一个数据报最多 65507 字节");
+}

@@ -333,3 +333,23 @@ fn client_takes_a_hostname() {
     run(cmd, LINES.as_bytes()).assert_echoed(LINES);
     server.finish().assert_success();
 }
+
+#[test]
+fn client_prints_a_hostile_reply_escaped() {
+    // What comes back from the network is untrusted too: a server that answers `hello` with
+    // five bytes of terminal escape sequence must not reach the reader's terminal as such.
+    // Before: the client printed the reply raw.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fake = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut line = [0u8; 5];
+        conn.read_exact(&mut line).unwrap();
+        conn.write_all(b"\x1b]0;X").unwrap();
+    });
+    let out = run_example_client("tcp_echo_client", addr, b"hello\n");
+    out.assert_success();
+    assert_eq!(out.stdout, "\\u{1b}]0;X\n", "{out:#?}");
+    fake.join().unwrap();
+}

@@ -43,19 +43,26 @@ remove_stale_socket(ME)
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(ME)
 mine = os.lstat(ME).st_ino
-s.settimeout(2)  # 对 sendto 和 recvfrom 都有效
+try:
+  # 从此只和服务器说话：别的程序发给我们的数据报会被内核拒绝
+  s.connect(PATH)
+except OSError as err:
+  s.close()
+  os.unlink(ME)
+  sys.exit('错误：无法连接 %s（服务器启动了吗？路径对吗？）：%s' % (PATH, err))
+s.settimeout(2)  # 对 send 和 recv 都有效
 
 try:
   for line in sys.stdin.buffer:
     data = line.rstrip(b'\r\n')
     try:
-      s.sendto(data, PATH)
+      s.send(data)
     except socket.timeout:
       sys.exit('错误：等了 2 秒，%s 仍没有收下数据报（服务器的接收队列满了）' % PATH)
     except OSError as err:
-      sys.exit('错误：无法发往 %s（服务器启动了吗？路径对吗？）：%s' % (PATH, err))
+      sys.exit('错误：无法发往 %s（服务器还在运行吗？）：%s' % (PATH, err))
     try:
-      reply, addr = s.recvfrom(65536)
+      reply = s.recv(65536)
       print(reply.decode('utf-8', errors='replace'), flush=True)
     except socket.timeout:
       print('（2 秒内没有收到回复）', file=sys.stderr, flush=True)

@@ -170,24 +170,33 @@ pub struct Proc {
 impl Proc {
     /// Spawn `cmd`. With `input`, that is written to its stdin, which is then closed;
     /// without, stdin is empty.
-    pub fn spawn(mut cmd: Command, input: Option<Vec<u8>>) -> Proc {
-        cmd.stdin(if input.is_some() {
+    pub fn spawn(cmd: Command, input: Option<Vec<u8>>) -> Proc {
+        let stdin = if input.is_some() {
             Stdio::piped()
         } else {
             Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        };
+        let mut proc = Proc::spawn_with_stdin(cmd, stdin);
         if let Some(input) = input {
-            let mut stdin = child.stdin.take().expect("piped stdin");
+            let mut stdin = proc.child.stdin.take().expect("piped stdin");
             // A separate thread, so that a child that stops reading cannot block the test.
             thread::spawn(move || {
                 let _ = stdin.write_all(&input);
             });
         }
+        proc
+    }
+
+    /// Spawn `cmd` with the given stdin (e.g. the read end of a pipe that the test writes to,
+    /// line by line, as a person types).
+    pub fn spawn_with_stdin(mut cmd: Command, stdin: impl Into<Stdio>) -> Proc {
+        cmd.stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        drop(cmd); // the parent's copy of a pipe's read end goes with the Command
 
         let (line_tx, lines) = mpsc::channel();
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
@@ -568,4 +577,33 @@ pub fn fake_echo_server_that_waits(
         }
     });
     (addr, go_tx, fake)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part II servers that run until stopped, and Part II's Python programs.
+// (Added for issue 9, the byte-stream and timeouts chapters: part2/tests/framing.rs.)
+
+impl Proc {
+    /// The child's process id, e.g. to read /proc/PID/status.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops a server that serves until stopped (SIGKILL, as a test has no terminal to press
+    /// Ctrl-C in) and returns everything it printed: its stdout lines (those already read with
+    /// `next_line` included) and its whole stderr.
+    pub fn stop(mut self) -> Finished {
+        let _ = self.child.kill();
+        self.finish()
+    }
+}
+
+/// A command that runs one of Part II's Python programs, part2/examples/python/SCRIPT,
+/// unbuffered and with UTF-8 output; None (said loudly) where there is no python3.
+pub fn python_part2(script: &str) -> Option<Command> {
+    let mut cmd = python_plain()?;
+    cmd.arg("-u")
+        .arg(root().join("part2/examples/python").join(script))
+        .env("PYTHONIOENCODING", "utf-8");
+    Some(cmd)
 }
