@@ -185,16 +185,16 @@ impl std::fmt::Display for StdoutClosed {
 impl std::error::Error for StdoutClosed {}
 
 /// 把收到的字节变成可以安全打印的文字：不是 UTF-8 的字节显示为 �；控制字符（换行、ESC 等）
-/// 显示成转义序列（`\n`、`\u{1b}`），客户端就无法伪造一行输出，也无法操纵终端。
+/// 和看不见的格式字符（比如让一行字倒过来显示的 U+202E）显示成转义序列（`\n`、`\u{1b}`、
+/// `\u{202e}`），对方就无法伪造一行输出，也无法操纵终端。
 fn printable(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes)
         .chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_debug().to_string()
-            } else {
-                c.to_string()
-            }
+        .map(|c| match c {
+            // 引号和反斜杠照原样显示；其余的交给 escape_debug：看得见的字符（包括汉字）不变，
+            // 控制字符和看不见的字符变成转义序列。
+            '\\' | '"' | '\'' => c.to_string(),
+            _ => c.escape_debug().to_string(),
         })
         .collect()
 }
