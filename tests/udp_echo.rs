@@ -110,11 +110,15 @@ fn server_ends_quietly_when_nobody_reads_its_output() {
     // the broken pipe (exit 101).
     let mut cmd = example("udp_echo_server");
     cmd.arg("127.0.0.1:0");
-    let (server, first) = HeadOne::spawn(cmd, None);
+    let (mut server, first) = HeadOne::spawn(cmd, None);
     let addr: SocketAddr = first.parse().expect("the first line is the address");
-    udp_socket(addr)
-        .send_to(b"is anybody reading?", addr)
-        .unwrap();
+    let client = udp_socket(addr);
+    for _ in 0..50 {
+        client.send_to(b"is anybody reading?", addr).unwrap();
+        if server.ended_within(std::time::Duration::from_millis(200)) {
+            break;
+        }
+    }
     server.finish().assert_quiet();
 }
 

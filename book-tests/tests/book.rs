@@ -166,6 +166,8 @@ fn every_example_transcript_and_image_is_shown_by_a_chapter() {
         ("examples", "py", "../examples/"),
         ("part2/examples", "rs", "../part2/examples/"),
         ("part2/examples", "py", "../part2/examples/"),
+        ("ladder/examples", "rs", "../ladder/examples/"),
+        ("ladder/examples", "py", "../ladder/examples/"),
         ("book/transcripts", "txt", "transcripts/"),
         ("book/images", "svg", "images/"),
     ];

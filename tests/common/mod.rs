@@ -404,6 +404,8 @@ pub fn udp_roundtrip(socket: &UdpSocket, server: SocketAddr, data: &[u8]) -> Vec
 pub struct HeadOne {
     child: Child,
     stderr: Receiver<String>,
+    /// Its stderr, once it has closed (the process has ended).
+    ended: Option<String>,
 }
 
 impl HeadOne {
@@ -446,7 +448,11 @@ impl HeadOne {
             let _ = err_pipe.read_to_end(&mut buf);
             let _ = err_tx.send(String::from_utf8_lossy(&buf).into_owned());
         });
-        let mut head = HeadOne { child, stderr };
+        let mut head = HeadOne {
+            child,
+            stderr,
+            ended: None,
+        };
         match line_rx.recv_timeout(STEP) {
             Ok(Ok(line)) if line.ends_with(b"\n") => {
                 let text = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
@@ -458,9 +464,12 @@ impl HeadOne {
 
     /// Waits, at most [`STEP`], for the process to exit. Its stdout is "": nobody read it.
     pub fn finish(mut self) -> Finished {
-        let stderr = match self.stderr.recv_timeout(STEP) {
-            Ok(text) => text,
-            Err(_) => self.fail("the process did not end in time"),
+        let stderr = match self.ended.take() {
+            Some(text) => text,
+            None => match self.stderr.recv_timeout(STEP) {
+                Ok(text) => text,
+                Err(_) => self.fail("the process did not end in time"),
+            },
         };
         let status = self.child.wait().expect("wait for child");
         Finished {
@@ -468,6 +477,19 @@ impl HeadOne {
             stdout: String::new(),
             stderr,
         }
+    }
+
+    /// Whether the process has ended (its stderr closed) within `timeout`. For a server that
+    /// must meet its closed stdout: a write can still succeed once if another test's child
+    /// briefly holds a copy of the pipe's read end (between its fork and its exec), so such a
+    /// test pokes the server again, a bounded number of times, until it ends.
+    pub fn ended_within(&mut self, timeout: Duration) -> bool {
+        if self.ended.is_none()
+            && let Ok(text) = self.stderr.recv_timeout(timeout)
+        {
+            self.ended = Some(text);
+        }
+        self.ended.is_some()
     }
 
     fn fail(&mut self, why: &str) -> ! {
