@@ -62,7 +62,10 @@ fn run() -> Result<()> {
         s.send_to(&data, server).map_err(|err| {
             // 一个 UDP 数据报最多 65507 字节（IPv4）：更长的一行没法作为一个数据报发出去。
             let hint = if data.len() > 65507 {
-                format!("（这一行有 {} 字节，一个数据报最多 65507 字节）", data.len())
+                format!(
+                    "（这一行有 {} 字节，一个数据报最多 65507 字节）",
+                    data.len()
+                )
             } else {
                 String::new()
             };

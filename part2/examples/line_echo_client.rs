@@ -71,7 +71,7 @@ fn run() -> Result<()> {
     };
 
     // 主线程：一行一行地读回显，打印出来。BufReader 攒着读到的字节，read_until 从中切出一行。
-    // Python: data = s.recv(65536); buf += data; line, _, buf = buf.partition(b'\n')
+    // Python: buf += s.recv(65536); end = buf.find(b'\n'); line = buf[:end]; del buf[:end + 1]
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
     let mut received = 0;

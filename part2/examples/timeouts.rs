@@ -101,7 +101,7 @@ fn write_timeout() -> Result<()> {
     let mut client = TcpStream::connect(listener.local_addr()?).context("连接失败")?;
     let (_server, _) = listener.accept().context("接受连接失败")?;
 
-    // Python: c.settimeout(0.5); while True: c.sendall(chunk)
+    // Python: c.settimeout(0.5); while True: c.send(chunk)
     client.set_write_timeout(Some(TIMEOUT))?;
     let chunk = vec![b'x'; 64 * 1024];
     loop {

@@ -130,7 +130,7 @@ fn python_half_close_client_is_quiet_when_its_stdout_closes() {
     }
 }
 
-/// The port after "Client Address: 127.0.0.1:" or "Client Address: ('127.0.0.1', ".
+/// The port after "Client Address: 127.0.0.1:".
 fn client_port(line: &str) -> u16 {
     let digits: String = line
         .rsplit(|c: char| !c.is_ascii_digit())
@@ -233,12 +233,12 @@ fn close_wait_and_fixed(leaky: Command, fixed: Command) {
     stream.shutdown(Shutdown::Write).unwrap();
     let opened = server.next_line();
     let closed = server.next_line();
-    assert!(opened.starts_with("Client Address: "), "{opened}");
-    assert!(
-        closed.contains("服务器没有关闭这个连接（没关闭的连接：1 个）"),
-        "{closed}"
+    // Both languages print the client's address as IP:PORT (not Python's tuple).
+    assert_eq!(opened, format!("Client Address: 127.0.0.1:{port}"));
+    assert_eq!(
+        closed,
+        format!("客户端 127.0.0.1:{port} 已关闭；服务器没有关闭这个连接（没关闭的连接：1 个）")
     );
-    assert_eq!(client_port(&opened), port);
     let mut ports = Ports::new(addr.port());
     ports.show(port);
     let filter = format!("sport = :{}", addr.port());
@@ -257,9 +257,14 @@ fn close_wait_and_fixed(leaky: Command, fixed: Command) {
         .read_to_end(&mut rest)
         .expect("the fixed server closes: the client reads EOF");
     assert!(rest.is_empty());
-    let _opened = server.next_line();
+    let opened = server.next_line();
     let closed = server.next_line();
-    assert!(closed.contains("服务器也关闭了这个连接"), "{closed}");
+    let port = stream.local_addr().unwrap().port();
+    assert_eq!(opened, format!("Client Address: 127.0.0.1:{port}"));
+    assert_eq!(
+        closed,
+        format!("客户端 127.0.0.1:{port} 已关闭；服务器也关闭了这个连接")
+    );
     let mut ports = Ports::new(addr.port());
     let filter = format!("sport = :{}", addr.port());
     let waiting = ss(&["-tan", "state", "close-wait", &filter], &mut ports);

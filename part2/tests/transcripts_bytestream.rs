@@ -187,7 +187,13 @@ fn line_terminals() -> Made {
     );
     let typed = typed_session(
         client("line_echo_client", server.addr),
-        &["hello", "你好，世界", "一行可以很长，也可以是空的："],
+        &[
+            "hello",
+            "你好，世界",
+            "一行可以很长，也可以是空的：",
+            "",
+            "上面是一个空行和它的回显",
+        ],
     );
     server.wait_for("连接关闭");
     let pipe = pipeline(
@@ -299,20 +305,29 @@ fn frame_huge_header() -> Made {
     ]
 }
 
-/// The Python frame server with the Rust client.
+/// The Python frame server with the Rust client: both terminals.
 fn python_frame_server() -> Made {
     let Some(mut cmd) = python_part2("frame_echo_server.py") else {
-        return vec![("python_frame_server", String::new())];
+        return vec![
+            ("python_frame_server", String::new()),
+            ("python_frame_client", String::new()),
+        ];
     };
     cmd.arg("127.0.0.1:0");
     let mut server =
         ServerTerminal::start("python3 part2/examples/python/frame_echo_server.py", cmd);
-    typed_session(
+    let typed = typed_session(
         client("frame_echo_client", server.addr),
         &["hello", "你好，世界"],
     );
     server.wait_for("连接关闭");
-    vec![("python_frame_server", server.transcript())]
+    vec![
+        ("python_frame_server", server.transcript()),
+        (
+            "python_frame_client",
+            shell("cargo run --example frame_echo_client", &typed),
+        ),
+    ]
 }
 
 fn help() -> Made {

@@ -41,16 +41,22 @@ def say(text):
         sys.exit(0)
 
 
+def show(addr):
+    # ('127.0.0.1', 54321) 显示成 127.0.0.1:54321，IPv6 显示成 [::1]:54321，和 Rust 版一样
+    return f'[{addr[0]}]:{addr[1]}' if ':' in addr[0] else f'{addr[0]}:{addr[1]}'
+
+
 try:
     s = socket.create_server((HOST, PORT), family=socket.AF_INET6 if ':' in HOST else socket.AF_INET)
 except OSError as e:
     sys.exit(f'错误：无法绑定 {HOST}:{PORT}: {e}')
-host, port = s.getsockname()[:2]
-say(f'[{host}]:{port}' if ':' in host else f'{host}:{port}')
+
+say(show(s.getsockname()))
 
 forgotten = []  # 客户端已经关闭、我们却没有关闭的连接
 while True:
     clnt, addr = s.accept()
+    addr = show(addr)
     say(f'Client Address: {addr}')
     try:
         while True:  # 回显，直到读到 b''：客户端关闭了它那一端（发来了 FIN）
