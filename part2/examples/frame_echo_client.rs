@@ -11,9 +11,10 @@
 use std::io::{BufRead, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
@@ -66,44 +67,62 @@ fn run() -> Result<()> {
 
     // 发送的线程：把标准输入的每一行作为一帧发出去，记下发了多少字节；输入结束时半关闭。
     let sent = Arc::new(AtomicU64::new(0));
-    let finished = Arc::new(AtomicBool::new(false));
+    // 输入结束、半关闭的时刻。
+    let finished = Arc::new(OnceLock::new());
     let sender = {
         let (stream, sent, finished) = (stream.try_clone()?, sent.clone(), finished.clone());
         thread::spawn(move || send_lines(stream, &sent, &finished))
     };
 
-    // 主线程：一帧一帧地读回显，打印内容。
+    // 主线程：一帧一帧地读回显，打印内容。收到的字节先攒在 buf 里，攒够一整帧再切出来：
+    // 读超时落在帧头或内容的中间时，已经收到的那几个字节也还留着。
     let mut stream = stream;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
     let mut received = 0;
     loop {
-        // Python: header = recv_exactly(s, 4)
-        let mut header = [0u8; 4];
-        match recv_exactly(&mut stream, &mut header) {
+        // 先把 buf 里所有完整的帧切出来，打印。
+        while buf.len() >= 4 {
+            // Python: (n,) = struct.unpack('>I', buf[:4])
+            let n = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+            if n > MAX_FRAME {
+                bail!("服务器发来的帧头声明了 {n} 字节，超过了上限 {MAX_FRAME} 字节");
+            }
+            if buf.len() < 4 + n {
+                break; // 这一帧还没收全
+            }
+            received += (4 + n) as u64;
+            say!("{}", printable(&buf[4..4 + n]))?;
+            buf.drain(..4 + n);
+        }
+        // Python: data = s.recv(65536)
+        match stream.read(&mut chunk) {
             Ok(0) => break, // 服务器关闭了连接
-            Ok(4) => {}
-            Ok(_) => bail!("服务器在帧头的中间关闭了连接"),
-            // 超时：如果没有在等回显（发出的都已收回），那只是输入的人停下来了，接着等。
-            Err(err) if is_timeout(&err) && received >= sent.load(Ordering::SeqCst) => continue,
+            Ok(got) => buf.extend_from_slice(&chunk[..got]),
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) if is_timeout(&err) => {
+                if received < sent.load(Ordering::SeqCst) {
+                    return Err(explain(err, "接收回显失败")); // 在等回显，服务器却不响应
+                }
+                // 没有在等回显。输入还没结束：只是输入的人停下来了，接着等。
+                // 输入已经结束（我们半关闭了）：服务器最多再等 TIMEOUT 秒来关闭连接。
+                if let Some(at) = finished.get() {
+                    let waited = at.elapsed();
+                    if waited >= TIMEOUT {
+                        bail!("服务器在 {} 秒内没有关闭连接", TIMEOUT.as_secs());
+                    }
+                    stream.set_read_timeout(Some(TIMEOUT - waited))?;
+                }
+            }
             Err(err) => return Err(explain(err, "接收回显失败")),
         }
-        // Python: (n,) = struct.unpack('>I', header)
-        let n = u32::from_be_bytes(header) as usize;
-        if n > MAX_FRAME {
-            bail!("服务器发来的帧头声明了 {n} 字节，超过了上限 {MAX_FRAME} 字节");
-        }
-        let mut payload = vec![0u8; n];
-        // Python: payload = recv_exactly(s, n)
-        let got =
-            recv_exactly(&mut stream, &mut payload).map_err(|err| explain(err, "接收回显失败"))?;
-        if got < n {
-            bail!("服务器在一帧的中间关闭了连接");
-        }
-        received += (header.len() + n) as u64;
-        say!("{}", printable(&payload))?;
     }
 
     // 服务器关闭了连接。正常的结束是：我们先说完（半关闭），它回显完所有的帧，再关闭。
-    if !finished.load(Ordering::SeqCst) || received < sent.load(Ordering::SeqCst) {
+    if !buf.is_empty() {
+        bail!("服务器在一帧的中间关闭了连接");
+    }
+    if finished.get().is_none() || received < sent.load(Ordering::SeqCst) {
         bail!("{CLOSED_EARLY}");
     }
     sender.join().expect("发送线程 panic 了")
@@ -111,7 +130,7 @@ fn run() -> Result<()> {
 
 /// 发送线程：把标准输入的每一行（去掉行尾的 `\n`）作为一帧发出去；
 /// 输入结束时半关闭连接，告诉服务器“我说完了”。
-fn send_lines(mut stream: TcpStream, sent: &AtomicU64, finished: &AtomicBool) -> Result<()> {
+fn send_lines(mut stream: TcpStream, sent: &AtomicU64, finished: &OnceLock<Instant>) -> Result<()> {
     for line in std::io::stdin().lock().split(b'\n') {
         let mut payload = line.context("读取标准输入失败")?;
         if payload.last() == Some(&b'\r') {
@@ -126,26 +145,12 @@ fn send_lines(mut stream: TcpStream, sent: &AtomicU64, finished: &AtomicBool) ->
             .map_err(|err| explain(err, "发送数据失败"))?;
         sent.fetch_add(frame.len() as u64, Ordering::SeqCst);
     }
-    finished.store(true, Ordering::SeqCst);
+    let _ = finished.set(Instant::now());
     // Python: s.shutdown(socket.SHUT_WR)
     stream.shutdown(Shutdown::Write).context("半关闭连接失败")?;
     Ok(())
 }
 
-/// 读满 `buf`，除非对方先关闭了连接；返回读到的字节数（对方关闭了连接时，少于 `buf.len()`）。
-/// Python: def recv_exactly(sock, n)
-fn recv_exactly(stream: &mut TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match stream.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(err) if err.kind() == ErrorKind::Interrupted => {}
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(got)
-}
 // ANCHOR_END: main-part
 
 /// 阻塞的套接字等到超时：Linux 报告 WouldBlock（EAGAIN），Windows 报告 TimedOut。

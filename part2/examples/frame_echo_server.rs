@@ -20,15 +20,20 @@ const DEFAULT_ADDR: &str = "127.0.0.1:3214";
 const DEFAULT_MAX_FRAME: usize = 1024 * 1024;
 /// 客户端多少秒不发数据就断开它，可以用 --idle-timeout 修改。
 const DEFAULT_IDLE_TIMEOUT: &str = "60";
+/// --max-frame 最大能写多少：64 MiB。
+const MAX_MAX_FRAME: usize = 64 * 1024 * 1024;
+/// --idle-timeout 的范围：1 毫秒到 1 天。
+const IDLE_RANGE: std::ops::RangeInclusive<f64> = 0.001..=86400.0;
 
 const USAGE: &str = "用法：frame_echo_server [地址] [--max-frame 字节数] [--idle-timeout 秒数]
 按帧回显的 TCP 服务器：一帧是 4 字节的长度（大端序）加上这么多字节的内容；
 每收到完整的一帧，就把它连同帧头原样发回。它一个接一个地服务客户端，按 Ctrl-C 结束。
   地址                  要绑定的 IP:端口，默认 127.0.0.1:3214；127.0.0.1:0 让系统挑一个空闲端口，
                         IPv6 写成 [::1]:3214
-  --max-frame 字节数    一帧的内容最长多少字节（不含帧头），默认 1048576；帧头声明的长度更大时，
-                        服务器不分配内存，直接断开这个客户端
-  --idle-timeout 秒数   客户端这么久不发数据，就断开它；发送回显也最多等这么久。默认 60，可以写小数";
+  --max-frame 字节数    一帧的内容最长多少字节（不含帧头），默认 1048576，最大 67108864（64 MiB）；
+                        帧头声明的长度更大时，服务器不分配内存，直接断开这个客户端
+  --idle-timeout 秒数   客户端这么久不发数据，就断开它；发送回显也最多等这么久。默认 60，
+                        可以写小数，范围 0.001 到 86400";
 
 /// 像 `println!` 一样打印一行；标准输出被关闭时返回错误 `StdoutClosed`，而不是 panic。
 macro_rules! say {
@@ -116,11 +121,13 @@ fn serve(mut clnt: TcpStream, config: &Config) -> Result<()> {
                 config.max_frame
             );
         }
-        // 帧头和内容放在同一块内存里，一次发回。
-        let mut frame = vec![0u8; header.len() + n];
-        frame[..header.len()].copy_from_slice(&header);
+        // 帧头和内容放在同一块内存里，一次发回。内存随收到的数据增长，而不是按帧头一次分配：
+        // 声明了 60 MiB、却一个字节也不发的客户端，只占得到它真正发来的那么多。
+        let mut frame = header.to_vec();
         // Python: payload = recv_exactly(clnt, n)
-        let got = recv_exactly(&mut clnt, &mut frame[header.len()..])
+        let got = (&mut clnt)
+            .take(n as u64)
+            .read_to_end(&mut frame)
             .map_err(|err| receive_error(err, config))?;
         if got < n {
             bail!("对方在一帧的中间关闭了连接（帧头声明 {n} 字节，只收到 {got} 字节）");
@@ -208,12 +215,25 @@ fn parse_args() -> Result<Option<Config>> {
             "-h" | "--help" => return Ok(None),
             "--max-frame" => {
                 let value = args.next().context("--max-frame 后面要写一个字节数")?;
-                max_frame = value.parse().with_context(|| {
-                    format!("--max-frame 要写一个整数（字节数），而不是 `{value}`")
-                })?;
+                max_frame = value
+                    .parse()
+                    .ok()
+                    .filter(|&n| n <= MAX_MAX_FRAME)
+                    .with_context(|| {
+                        format!(
+                            "--max-frame 要写一个 0 到 {MAX_MAX_FRAME} 之间的整数（字节数），而不是 `{value}`"
+                        )
+                    })?;
             }
             "--idle-timeout" => {
-                idle_text = args.next().context("--idle-timeout 后面要写一个秒数")?;
+                idle_text = args
+                    .next()
+                    // 下一个参数是地址或别的选项：秒数漏写了。
+                    .filter(|value| {
+                        !value.contains(':')
+                            && (!value.starts_with('-') || value.parse::<f64>().is_ok())
+                    })
+                    .context("--idle-timeout 后面要写一个秒数")?;
             }
             _ if arg.starts_with('-') => bail!("不认识的选项 {arg}：用 --help 查看用法"),
             _ if addr.is_some() => bail!("参数太多：只能给一个地址，例如 127.0.0.1:3214"),
@@ -223,10 +243,12 @@ fn parse_args() -> Result<Option<Config>> {
     let idle_timeout = idle_text
         .parse::<f64>()
         .ok()
-        .filter(|&secs| secs > 0.0)
-        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|secs| IDLE_RANGE.contains(secs))
+        .map(Duration::from_secs_f64)
         .with_context(|| {
-            format!("--idle-timeout 要写一个大于 0 的秒数（可以是小数），而不是 `{idle_text}`")
+            format!(
+                "--idle-timeout 要写一个 0.001 到 86400 之间的秒数（可以是小数），而不是 `{idle_text}`"
+            )
         })?;
     let text = addr.unwrap_or_else(|| DEFAULT_ADDR.to_string());
     // std 的 TcpListener::bind 其实也接受 `localhost:3214` 这样的主机名；本例特意只接受 IP 地址。

@@ -10,9 +10,10 @@
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
@@ -64,7 +65,8 @@ fn run() -> Result<()> {
 
     // 发送的线程：把标准输入发出去，记下发了多少字节；输入结束时半关闭。
     let sent = Arc::new(AtomicU64::new(0));
-    let finished = Arc::new(AtomicBool::new(false));
+    // 输入结束、半关闭的时刻。
+    let finished = Arc::new(OnceLock::new());
     let sender = {
         let (stream, sent, finished) = (stream.try_clone()?, sent.clone(), finished.clone());
         thread::spawn(move || send_stdin(stream, &sent, &finished))
@@ -88,18 +90,24 @@ fn run() -> Result<()> {
             Ok(_) if line.len() == MAX_LINE => bail!("服务器发回的一行超过了 {MAX_LINE} 字节"),
             Ok(_) => {} // 读到了半行，然后是连接的结尾：下一次 read_until 返回 0
             // ANCHOR: timeout-arm
-            // 超时：如果没有在等回显（发出的都已收回），那只是输入的人停下来了，接着等。
-            Err(err) if is_timeout(&err) && received >= sent.load(Ordering::SeqCst) => {}
+            // 超时：如果没有在等回显（发出的都已收回），那只是输入的人停下来了，接着等；
+            // 可是输入已经结束（我们半关闭了）的话，服务器最多再等 TIMEOUT 秒来关闭连接。
+            Err(err) if is_timeout(&err) && received >= sent.load(Ordering::SeqCst) => {
+                if let Some(at) = finished.get() {
+                    let waited = at.elapsed();
+                    if waited >= TIMEOUT {
+                        bail!("服务器在 {} 秒内没有关闭连接", TIMEOUT.as_secs());
+                    }
+                    reader.get_ref().set_read_timeout(Some(TIMEOUT - waited))?;
+                }
+            }
             Err(err) => return Err(explain(err, "接收回显失败")),
             // ANCHOR_END: timeout-arm
         }
     }
 
     // 服务器关闭了连接。正常的结束是：我们先说完（半关闭），它回显完所有的行，再关闭。
-    if !finished.load(Ordering::SeqCst)
-        || !line.is_empty()
-        || received < sent.load(Ordering::SeqCst)
-    {
+    if finished.get().is_none() || !line.is_empty() || received < sent.load(Ordering::SeqCst) {
         bail!("{CLOSED_EARLY}");
     }
     sender.join().expect("发送线程 panic 了")
@@ -107,7 +115,7 @@ fn run() -> Result<()> {
 
 /// 发送线程：把标准输入读到的字节原样发出去。输入结束时，如果最后一行没有 `\n`，补上一个，
 /// 然后半关闭连接，告诉服务器“我说完了”。
-fn send_stdin(mut stream: TcpStream, sent: &AtomicU64, finished: &AtomicBool) -> Result<()> {
+fn send_stdin(mut stream: TcpStream, sent: &AtomicU64, finished: &OnceLock<Instant>) -> Result<()> {
     let mut stdin = std::io::stdin().lock();
     let mut buf = [0u8; 8192];
     let mut last = b'\n';
@@ -132,7 +140,7 @@ fn send_stdin(mut stream: TcpStream, sent: &AtomicU64, finished: &AtomicBool) ->
             .map_err(|err| explain(err, "发送数据失败"))?;
         sent.fetch_add(1, Ordering::SeqCst);
     }
-    finished.store(true, Ordering::SeqCst);
+    let _ = finished.set(Instant::now());
     // Python: s.shutdown(socket.SHUT_WR)
     stream.shutdown(Shutdown::Write).context("半关闭连接失败")?;
     Ok(())

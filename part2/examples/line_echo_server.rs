@@ -19,14 +19,20 @@ const DEFAULT_ADDR: &str = "127.0.0.1:3214";
 const DEFAULT_MAX_LINE: usize = 64 * 1024;
 /// 客户端多少秒不发数据就断开它，可以用 --idle-timeout 修改。
 const DEFAULT_IDLE_TIMEOUT: &str = "60";
+/// --max-line 最大能写多少：64 MiB。
+const MAX_MAX_LINE: usize = 64 * 1024 * 1024;
+/// --idle-timeout 的范围：1 毫秒到 1 天。
+const IDLE_RANGE: std::ops::RangeInclusive<f64> = 0.001..=86400.0;
 
 const USAGE: &str = "用法：line_echo_server [地址] [--max-line 字节数] [--idle-timeout 秒数]
 按行回显的 TCP 服务器：每收到完整的一行（以 \\n 结尾），就把这一行原样发回。
 它一个接一个地服务客户端，按 Ctrl-C 结束。
   地址                  要绑定的 IP:端口，默认 127.0.0.1:3214；127.0.0.1:0 让系统挑一个空闲端口，
                         IPv6 写成 [::1]:3214
-  --max-line 字节数     一行最长多少字节（含末尾的 \\n），默认 65536；更长的行会让服务器断开这个客户端
-  --idle-timeout 秒数   客户端这么久不发数据，就断开它；发送回显也最多等这么久。默认 60，可以写小数";
+  --max-line 字节数     一行最长多少字节（含末尾的 \\n），默认 65536，最大 67108864；
+                        更长的行会让服务器断开这个客户端
+  --idle-timeout 秒数   客户端这么久不发数据，就断开它；发送回显也最多等这么久。默认 60，
+                        可以写小数，范围 0.001 到 86400";
 
 /// 像 `println!` 一样打印一行；标准输出被关闭时返回错误 `StdoutClosed`，而不是 panic。
 macro_rules! say {
@@ -189,12 +195,25 @@ fn parse_args() -> Result<Option<Config>> {
             "-h" | "--help" => return Ok(None),
             "--max-line" => {
                 let value = args.next().context("--max-line 后面要写一个字节数")?;
-                max_line = value.parse().ok().filter(|&n| n > 0).with_context(|| {
-                    format!("--max-line 要写一个正整数（字节数），而不是 `{value}`")
-                })?;
+                max_line = value
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0 && n <= MAX_MAX_LINE)
+                    .with_context(|| {
+                        format!(
+                            "--max-line 要写一个 1 到 {MAX_MAX_LINE} 之间的整数（字节数），而不是 `{value}`"
+                        )
+                    })?;
             }
             "--idle-timeout" => {
-                idle_text = args.next().context("--idle-timeout 后面要写一个秒数")?;
+                idle_text = args
+                    .next()
+                    // 下一个参数是地址或别的选项：秒数漏写了。
+                    .filter(|value| {
+                        !value.contains(':')
+                            && (!value.starts_with('-') || value.parse::<f64>().is_ok())
+                    })
+                    .context("--idle-timeout 后面要写一个秒数")?;
             }
             _ if arg.starts_with('-') => bail!("不认识的选项 {arg}：用 --help 查看用法"),
             _ if addr.is_some() => bail!("参数太多：只能给一个地址，例如 127.0.0.1:3214"),
@@ -204,10 +223,12 @@ fn parse_args() -> Result<Option<Config>> {
     let idle_timeout = idle_text
         .parse::<f64>()
         .ok()
-        .filter(|&secs| secs > 0.0)
-        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|secs| IDLE_RANGE.contains(secs))
+        .map(Duration::from_secs_f64)
         .with_context(|| {
-            format!("--idle-timeout 要写一个大于 0 的秒数（可以是小数），而不是 `{idle_text}`")
+            format!(
+                "--idle-timeout 要写一个 0.001 到 86400 之间的秒数（可以是小数），而不是 `{idle_text}`"
+            )
         })?;
     let text = addr.unwrap_or_else(|| DEFAULT_ADDR.to_string());
     // std 的 TcpListener::bind 其实也接受 `localhost:3214` 这样的主机名；本例特意只接受 IP 地址。

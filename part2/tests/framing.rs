@@ -245,7 +245,7 @@ impl Conn {
     /// or a reset (the server closed with unread data in its receive buffer).
     fn expect_end(&mut self) {
         let mut buf = [0u8; 1];
-        match self.reader.read(&mut buf) {
+        match read_retrying(&mut self.reader, &mut buf) {
             Ok(0) => {}
             Err(err) if err.kind() == ErrorKind::ConnectionReset => {}
             other => panic!("expected the server to close the connection, got {other:?}"),
@@ -258,7 +258,7 @@ impl Conn {
             .set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();
         let mut buf = [0u8; 1];
-        match self.reader.read(&mut buf) {
+        match read_retrying(&mut self.reader, &mut buf) {
             Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             other => panic!("the server echoed before the message was complete: {other:?}"),
         }
@@ -791,27 +791,35 @@ fn bad_arguments_fail_with_one_line() {
             &["--max-line"],
             "--max-line 后面要写一个字节数",
         ),
-        ("line_echo_server", &["--max-line", "0"], "正整数"),
-        ("line_echo_server", &["--max-line", "many"], "正整数"),
+        (
+            "line_echo_server",
+            &["--max-line", "0"],
+            "1 到 67108864 之间的整数",
+        ),
+        (
+            "line_echo_server",
+            &["--max-line", "many"],
+            "1 到 67108864 之间的整数",
+        ),
         (
             "line_echo_server",
             &["--idle-timeout", "0"],
-            "大于 0 的秒数",
+            "0.001 到 86400",
         ),
         (
             "line_echo_server",
             &["--idle-timeout", "-1"],
-            "大于 0 的秒数",
+            "0.001 到 86400",
         ),
         (
             "line_echo_server",
             &["--idle-timeout", "soon"],
-            "大于 0 的秒数",
+            "0.001 到 86400",
         ),
         (
             "line_echo_server",
             &["--idle-timeout", "inf"],
-            "大于 0 的秒数",
+            "0.001 到 86400",
         ),
         ("line_echo_server", &["localhost:3214"], "无法解析地址"),
         (
@@ -820,7 +828,11 @@ fn bad_arguments_fail_with_one_line() {
             "参数太多",
         ),
         ("line_echo_server", &["192.0.2.1:0"], "本机没有这个 IP 地址"),
-        ("frame_echo_server", &["--max-frame", "-1"], "整数"),
+        (
+            "frame_echo_server",
+            &["--max-frame", "-1"],
+            "0 到 67108864 之间的整数",
+        ),
         (
             "frame_echo_server",
             &["--idle-timeout"],
@@ -943,4 +955,238 @@ fn the_clients_time_out_only_while_waiting_for_an_echo() {
             }
         }
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Found by a hostile tester after the first version.
+
+#[test]
+fn a_header_announcing_60_mib_takes_memory_only_as_the_data_arrives() {
+    for lang in LANGS {
+        let Some(mut server) = Server::start(
+            Frame,
+            lang,
+            &["--max-frame", "67108864", "--idle-timeout", "1"],
+        ) else {
+            continue;
+        };
+        // Within the limit of 64 MiB, so the server starts to read the payload: then silence.
+        let mut slow = Conn::open(Frame, server.addr);
+        server.opened(&slow);
+        slow.send(&(60u32 << 20).to_be_bytes());
+        slow.send(b"only a few bytes");
+        slow.expect_end();
+        server.closed(&slow);
+        // The largest the server's address space has ever been: a buffer of the announced size,
+        // even one whose pages were never touched, would show here.
+        let peak = proc_status_bytes(server.proc.pid(), "VmPeak:");
+        assert!(
+            peak < 40 << 20,
+            "{}: the server's address space reached {peak} bytes",
+            server.label
+        );
+        server.serves_the_next_client(Frame);
+        server.stop(&[(slow.local, "闲置超时")]);
+    }
+}
+
+/// A server for the clients that echoes every byte it reads, and then, when the client has
+/// half-closed, keeps the connection open without a word until the test lets it go.
+fn echo_but_never_close() -> (SocketAddr, std::thread::JoinHandle<TcpStream>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let handle = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut buf = [0u8; 4096];
+        loop {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => conn.write_all(&buf[..n]).unwrap(),
+            }
+        }
+        conn
+    });
+    (addr, handle)
+}
+
+#[test]
+fn the_clients_give_up_when_the_server_never_closes_after_the_input_ends() {
+    std::thread::scope(|scope| {
+        for framing in [Line, Frame] {
+            for lang in LANGS {
+                for (input, shown) in [(&b"one\ntwo\n"[..], "one\ntwo\n"), (b"", "")] {
+                    scope.spawn(move || {
+                        let Some(mut client) = program(framing, "client", lang) else {
+                            return;
+                        };
+                        let (addr, server) = echo_but_never_close();
+                        client.arg(addr.to_string());
+                        let start = Instant::now();
+                        let proc = Proc::spawn(client, Some(input.to_vec()));
+                        let held = server.join().unwrap();
+                        let out = proc.finish();
+                        drop(held);
+                        out.assert_clean_failure("服务器在 5 秒内没有关闭连接");
+                        assert_eq!(out.stdout, shown, "{lang:?} {framing:?} client: {out:#?}");
+                        let waited = start.elapsed();
+                        assert!(
+                            waited >= Duration::from_millis(4500),
+                            "{lang:?} {framing:?} client gave up after only {waited:?}"
+                        );
+                    });
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn the_frame_client_keeps_half_a_header_across_its_read_timeout() {
+    std::thread::scope(|scope| {
+        for lang in LANGS {
+            scope.spawn(move || {
+                let Some(mut client) = program(Frame, "client", lang) else {
+                    return;
+                };
+                let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                client.arg(listener.local_addr().unwrap().to_string());
+                // A user who types nothing: stdin stays open, so no echo is ever due.
+                let (stdin, typing) = std::io::pipe().unwrap();
+                let proc = Proc::spawn_with_stdin(client, stdin);
+                let (mut conn, _) = listener.accept().unwrap();
+                let frame = Frame.encode(b"hi");
+                conn.write_all(&frame[..2]).unwrap();
+                // Longer than the client's read timeout of 5 seconds: it fires mid-header.
+                conn.set_read_timeout(Some(Duration::from_secs(6))).unwrap();
+                let mut buf = [0u8; 1];
+                assert!(
+                    conn.read(&mut buf).is_err(),
+                    "{lang:?}: the client sent something"
+                );
+                conn.write_all(&frame[2..]).unwrap();
+                drop(conn);
+                let out = proc.finish();
+                drop(typing);
+                assert_eq!(out.stdout, "hi\n", "{lang:?} frame client: {out:#?}");
+                out.assert_clean_failure("服务器断开了连接");
+            });
+        }
+    });
+}
+
+#[test]
+fn the_python_clients_escape_format_characters_like_the_rust_ones() {
+    for framing in [Line, Frame] {
+        let mut server = Server::start(framing, Rust, &[]).unwrap();
+        for lang in LANGS {
+            let Some(mut client) = program(framing, "client", lang) else {
+                continue;
+            };
+            client.arg(server.addr.to_string());
+            let out = run(client, "a\u{202e}b\u{200b}c\u{3000}d\"'\\\n".as_bytes());
+            out.assert_success();
+            assert_eq!(
+                out.stdout, "a\\u{202e}b\\u{200b}c\\u{3000}d\"'\\\n",
+                "{lang:?} {framing:?} client"
+            );
+            server.proc.next_line();
+            server.proc.next_line();
+        }
+        server.stop(&[]);
+    }
+}
+
+#[test]
+fn the_python_timeouts_demo_ends_quietly_when_stdout_is_closed() {
+    let Some(cmd) = python_part2("timeouts.py") else {
+        return;
+    };
+    run_with_closed_stdout(cmd, b"").assert_quiet();
+}
+
+#[test]
+fn bad_arguments_fail_with_one_line_in_both_languages() {
+    let servers: &[(&[&str], &str)] = &[
+        (&["--idle-timeout", "inf"], "0.001 到 86400"),
+        (&["--idle-timeout", "1e300"], "0.001 到 86400"),
+        (&["--idle-timeout", "1e10"], "0.001 到 86400"),
+        (&["--idle-timeout", "1e-10"], "0.001 到 86400"),
+        (&["--idle-timeout", "nan"], "0.001 到 86400"),
+        (
+            &["--idle-timeout", "127.0.0.1:0"],
+            "--idle-timeout 后面要写一个秒数",
+        ),
+        (&["abc"], "无法解析地址"),
+        (&["127.0.0.1:abc"], "无法解析地址"),
+        (&["[::1]"], "无法解析地址"),
+        (&["127.0.0.1:99999"], "无法解析地址"),
+        (&["-x"], "不认识的选项 -x"),
+        (&["192.0.2.1:0"], "本机没有这个 IP 地址"),
+    ];
+    let frame_only: &[(&[&str], &str)] = &[
+        (&["--max-frame", "-1"], "0 到 67108864 之间的整数"),
+        (&["--max-frame", "67108865"], "0 到 67108864 之间的整数"),
+        (&["--max-frame", "4294967295"], "0 到 67108864 之间的整数"),
+        (
+            &["--max-frame", "99999999999999999999999"],
+            "0 到 67108864 之间的整数",
+        ),
+    ];
+    let clients: &[(&[&str], &str)] = &[
+        (&["127.0.0.1:abc"], "无法解析地址"),
+        (&["[::1]"], "无法解析地址"),
+        (&["127.0.0.1:99999"], "无法解析地址"),
+        (&["::1:3214"], "方括号"),
+        (&["-x"], "不认识的选项 -x"),
+        (&["a:1", "b:2"], "参数太多"),
+    ];
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    for framing in [Line, Frame] {
+        for lang in LANGS {
+            let mut cases: Vec<(Vec<&str>, &str, &str)> = Vec::new();
+            for (args, needle) in servers {
+                cases.push((args.to_vec(), "server", needle));
+            }
+            cases.push((vec![taken.as_str()], "server", "端口已被占用"));
+            if framing == Frame {
+                for (args, needle) in frame_only {
+                    cases.push((args.to_vec(), "server", needle));
+                }
+            }
+            for (args, needle) in clients {
+                cases.push((args.to_vec(), "client", needle));
+            }
+            for (args, role, needle) in cases {
+                let Some(mut cmd) = program(framing, role, lang) else {
+                    return;
+                };
+                cmd.args(&args);
+                let out = run(cmd, b"");
+                assert!(
+                    !out.stderr.contains("Traceback"),
+                    "{lang:?} {framing:?} {role} {args:?}: {out:#?}"
+                );
+                assert_eq!(
+                    out.status.code(),
+                    Some(1),
+                    "{lang:?} {framing:?} {role} {args:?}: {out:#?}"
+                );
+                out.assert_clean_failure(needle);
+            }
+        }
+    }
+}
+
+/// One `read`, repeated when a signal interrupts it (EINTR). A read with a timeout is never
+/// restarted by the kernel, even after a stop and continue (signal(7)), so a test whose process
+/// is stopped and continued would otherwise see `Interrupted` instead of data or a timeout.
+fn read_retrying(reader: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(err) if err.kind() == ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
 }
