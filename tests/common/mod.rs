@@ -629,3 +629,17 @@ pub fn python_part2(script: &str) -> Option<Command> {
         .env("PYTHONIOENCODING", "utf-8");
     Some(cmd)
 }
+
+// ---------------------------------------------------------------------------------------------
+// The concurrency ladder's Python programs.
+// (Added for issue 13, the concurrency ladder: ladder/tests/*.rs.)
+
+/// A command that runs one of the ladder's Python programs, ladder/examples/python/SCRIPT,
+/// unbuffered and with UTF-8 output; None (said loudly) where there is no python3.
+pub fn python_ladder(script: &str) -> Option<Command> {
+    let mut cmd = python_plain()?;
+    cmd.arg("-u")
+        .arg(root().join("ladder/examples/python").join(script))
+        .env("PYTHONIOENCODING", "utf-8");
+    Some(cmd)
+}
