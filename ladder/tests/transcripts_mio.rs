@@ -23,42 +23,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 
-use common::transcript::{Terminal, check, shell};
+use common::transcript::{Terminal, check, normalize_clients, shell};
 use common::*;
 
 const DIR: &str = "transcripts/mio";
 
 /// Transcripts made by one group: (file name without .txt, text); an empty text was not made here.
 type Made = Vec<(&'static str, String)>;
-
-/// Ports as the reader would see them: the server's as 3214, each client's as 54321, 54322, ...
-/// in order of first appearance.
-fn normalize(text: &str, server_port: u16) -> String {
-    let mut clients: Vec<u16> = Vec::new();
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("127.0.0.1:") {
-        let start = at + "127.0.0.1:".len();
-        out.push_str(&rest[..start]);
-        let digits = rest[start..]
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len() - start);
-        match rest[start..start + digits].parse::<u16>() {
-            Ok(port) if port == server_port => out.push_str("3214"),
-            Ok(port) => {
-                let n = clients.iter().position(|&p| p == port).unwrap_or_else(|| {
-                    clients.push(port);
-                    clients.len() - 1
-                });
-                out.push_str(&(54321 + n).to_string());
-            }
-            Err(_) => out.push_str(&rest[start..start + digits]),
-        }
-        rest = &rest[start + digits..];
-    }
-    out.push_str(rest);
-    out
-}
 
 /// A server in a terminal: stdout and stderr interleaved, as the reader sees them. Killed when
 /// dropped (the reader's Ctrl-C).
@@ -125,7 +96,7 @@ impl ServerTerminal {
     /// The transcript so far: the command and everything the server printed.
     fn transcript(&self) -> String {
         let printed: String = self.seen.iter().map(|l| format!("{l}\n")).collect();
-        shell(&self.shown, &normalize(&printed, self.addr.port()))
+        shell(&self.shown, &normalize_clients(&printed, self.addr.port()))
     }
 }
 

@@ -22,49 +22,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 
-use common::transcript::{Terminal, check, shell, typed_session};
+use common::transcript::{Terminal, check, normalize_clients, shell, typed_session};
 use common::*;
 
 const DIR: &str = "transcripts/byte-stream";
 
 /// Transcripts made by one group: (file name without .txt, text); an empty text was not made here.
 type Made = Vec<(&'static str, String)>;
-
-/// Ports as the reader would see them: the server's as 3214, each client's as 54321, 54322, ...
-/// in order of first appearance.
-fn normalize(text: &str, server_port: u16) -> String {
-    let mut clients: Vec<u16> = Vec::new();
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some((at, prefix)) = ["127.0.0.1:", "[::1]:"]
-        .iter()
-        .filter_map(|p| rest.find(p).map(|at| (at, *p)))
-        .min()
-    {
-        let start = at + prefix.len();
-        out.push_str(&rest[..start]);
-        let digits = rest[start..]
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len() - start);
-        match rest[start..start + digits].parse::<u16>() {
-            Ok(port) if port == server_port => out.push_str("3214"),
-            Ok(port) => {
-                let n = match clients.iter().position(|&p| p == port) {
-                    Some(n) => n,
-                    None => {
-                        clients.push(port);
-                        clients.len() - 1
-                    }
-                };
-                out.push_str(&(54321 + n).to_string());
-            }
-            Err(_) => out.push_str(&rest[start..start + digits]),
-        }
-        rest = &rest[start + digits..];
-    }
-    out.push_str(rest);
-    out
-}
 
 /// A server in a terminal: stdout and stderr interleaved, as the reader sees them. Killed when
 /// dropped.
@@ -127,7 +91,7 @@ impl ServerTerminal {
     /// The transcript so far: the command and everything the server printed.
     fn transcript(&self) -> String {
         let printed: String = self.seen.iter().map(|l| format!("{l}\n")).collect();
-        shell(&self.shown, &normalize(&printed, self.addr.port()))
+        shell(&self.shown, &normalize_clients(&printed, self.addr.port()))
     }
 }
 
@@ -411,7 +375,7 @@ fn ports_are_normalized_per_client() {
     let text = "127.0.0.1:4000\nClient Address: 127.0.0.1:5000\n断开 127.0.0.1:5000：x\n\
                 Client Address: [::1]:6000\n";
     assert_eq!(
-        normalize(text, 4000),
+        normalize_clients(text, 4000),
         "127.0.0.1:3214\nClient Address: 127.0.0.1:54321\n断开 127.0.0.1:54321：x\n\
          Client Address: [::1]:54322\n"
     );

@@ -299,3 +299,39 @@ pub fn check(dir: &str, made: Vec<(&'static str, String)>, test: &str) {
         );
     }
 }
+
+/// Ports as the reader would see them: the server's as 3214, each client's as 54321, 54322, ...
+/// in order of first appearance.
+pub fn normalize_clients(text: &str, server_port: u16) -> String {
+    let mut clients: Vec<u16> = Vec::new();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((at, prefix)) = ["127.0.0.1:", "[::1]:"]
+        .iter()
+        .filter_map(|p| rest.find(p).map(|at| (at, *p)))
+        .min()
+    {
+        let start = at + prefix.len();
+        out.push_str(&rest[..start]);
+        let digits = rest[start..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - start);
+        match rest[start..start + digits].parse::<u16>() {
+            Ok(port) if port == server_port => out.push_str("3214"),
+            Ok(port) => {
+                let n = match clients.iter().position(|&p| p == port) {
+                    Some(n) => n,
+                    None => {
+                        clients.push(port);
+                        clients.len() - 1
+                    }
+                };
+                out.push_str(&(54321 + n).to_string());
+            }
+            Err(_) => out.push_str(&rest[start..start + digits]),
+        }
+        rest = &rest[start + digits..];
+    }
+    out.push_str(rest);
+    out
+}
