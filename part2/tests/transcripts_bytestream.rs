@@ -16,91 +16,19 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::Command;
 use std::thread;
 
-use common::transcript::{Terminal, check, normalize_clients, shell, typed_session};
+use common::transcript::{
+    ServerTerminal, Terminal, check, normalize_clients, shell, typed_session,
+};
 use common::*;
 
 const DIR: &str = "transcripts/byte-stream";
 
 /// Transcripts made by one group: (file name without .txt, text); an empty text was not made here.
 type Made = Vec<(&'static str, String)>;
-
-/// A server in a terminal: stdout and stderr interleaved, as the reader sees them. Killed when
-/// dropped.
-struct ServerTerminal {
-    shown: String,
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-    addr: SocketAddr,
-}
-
-impl ServerTerminal {
-    /// Starts `cmd` (which binds 127.0.0.1:0) and reads its first line, the bound address;
-    /// `shown` is the command the transcript shows.
-    fn start(shown: &str, mut cmd: Command) -> ServerTerminal {
-        let (reader, writer) = std::io::pipe().expect("pipe");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(writer.try_clone().unwrap())
-            .stderr(writer)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-        drop(cmd); // the parent's copies of the pipe's write end go away with the Command
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(reader).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut terminal = ServerTerminal {
-            shown: shown.to_string(),
-            child,
-            lines,
-            seen: Vec::new(),
-            addr: "127.0.0.1:0".parse().unwrap(),
-        };
-        let first = terminal.next_line();
-        terminal.addr = first
-            .parse()
-            .unwrap_or_else(|_| panic!("the first line is not an address: {first:?}"));
-        terminal
-    }
-
-    fn next_line(&mut self) -> String {
-        let line = self
-            .lines
-            .recv_timeout(STEP)
-            .unwrap_or_else(|_| panic!("no line in time; so far: {:?}", self.seen));
-        self.seen.push(line.clone());
-        line
-    }
-
-    /// Reads lines until one that starts with `prefix`.
-    fn wait_for(&mut self, prefix: &str) {
-        while !self.next_line().starts_with(prefix) {}
-    }
-
-    /// The transcript so far: the command and everything the server printed.
-    fn transcript(&self) -> String {
-        let printed: String = self.seen.iter().map(|l| format!("{l}\n")).collect();
-        shell(&self.shown, &normalize_clients(&printed, self.addr.port()))
-    }
-}
-
-impl Drop for ServerTerminal {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn rust_server(name: &str, args: &[&str]) -> Command {
     let mut cmd = example(name);

@@ -335,3 +335,79 @@ pub fn normalize_clients(text: &str, server_port: u16) -> String {
     out.push_str(rest);
     out
 }
+
+/// A server in a terminal: stdout and stderr interleaved, as the reader sees them. Killed when
+/// dropped (the reader's Ctrl-C).
+pub struct ServerTerminal {
+    shown: String,
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+    pub addr: SocketAddr,
+}
+
+impl ServerTerminal {
+    /// Starts `cmd` (which binds 127.0.0.1:0) and reads its first line, the bound address;
+    /// `shown` is the command the transcript shows.
+    pub fn start(shown: &str, mut cmd: Command) -> ServerTerminal {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(writer.try_clone().unwrap())
+            .stderr(writer)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        drop(cmd); // the parent's copies of the pipe's write end go away with the Command
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut terminal = ServerTerminal {
+            shown: shown.to_string(),
+            child,
+            lines,
+            seen: Vec::new(),
+            addr: "127.0.0.1:0".parse().unwrap(),
+        };
+        let first = terminal.next_line();
+        terminal.addr = first
+            .parse()
+            .unwrap_or_else(|_| panic!("the first line is not an address: {first:?}"));
+        terminal
+    }
+
+    pub fn next_line(&mut self) -> String {
+        let line = self
+            .lines
+            .recv_timeout(STEP)
+            .unwrap_or_else(|_| panic!("no line in time; so far: {:?}", self.seen));
+        self.seen.push(line.clone());
+        line
+    }
+
+    /// Reads lines until one that starts with `prefix`.
+    pub fn wait_for(&mut self, prefix: &str) {
+        while !self.next_line().starts_with(prefix) {}
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The transcript so far: the command and everything the server printed.
+    pub fn transcript(&self) -> String {
+        let printed: String = self.seen.iter().map(|l| format!("{l}\n")).collect();
+        shell(&self.shown, &normalize_clients(&printed, self.addr.port()))
+    }
+}
+
+impl Drop for ServerTerminal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
