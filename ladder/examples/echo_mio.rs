@@ -7,15 +7,20 @@
 //! 收到的字节原样发回；每个连接打开、关闭时各打印一行。每个连接有一个最多 64 KiB 的输出缓冲区：
 //! 客户端只发不读，缓冲区满了，服务器就不再读它的数据（背压），内存不会被它撑大。
 //! 一个连接出了错，只断开它自己，在标准错误上打印一行，其余的连接照常服务。
+//!
+//! Ctrl-C（SIGINT）或 SIGTERM 让它优雅地停止：不再接受新连接，已经收到的数据照样回显，
+//! 每个连接正常关闭（客户端读到 EOF），然后以状态 0 退出；最多等 `--grace` 秒。
 
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
 
 /// 没有给出地址时使用的默认地址：笔记里的端口 3214，只绑定回环地址。
 const DEFAULT_ADDR: &str = "127.0.0.1:3214";
@@ -32,14 +37,21 @@ const SPARE_FDS: u64 = 16;
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 /// 监听套接字在 mio 里的记号（Token）。连接的记号是它在 `Slab` 里的下标，从 0 开始。
 const LISTENER: Token = Token(usize::MAX);
+/// 信号（SIGINT、SIGTERM）在 mio 里的记号。
+const SIGNALS: Token = Token(usize::MAX - 1);
+/// 收到停止信号以后，最多再等几秒让连接收尾，可以用 --grace 修改。
+const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
-const USAGE: &str = "用法：echo_mio [地址] [--max-clients 个数]
+const USAGE: &str = "用法：echo_mio [地址] [--max-clients 个数] [--grace 秒]
 事件循环上的回显服务器：一个线程用 mio（epoll）同时服务很多个客户端，收到的字节原样发回。
-每个连接打开、关闭时各打印一行；按 Ctrl-C 结束。
+每个连接打开、关闭时各打印一行。按 Ctrl-C（或发 SIGTERM）优雅地停止：不再接受新连接，
+已经收到的数据照样回显，连接都正常关闭；再按一次 Ctrl-C 立即退出。
   地址                  要绑定的 IP:端口，默认 127.0.0.1:3214；127.0.0.1:0 让系统挑一个空闲端口，
                         IPv6 写成 [::1]:3214
   --max-clients 个数    最多同时服务多少个客户端，默认 10000；更多的连接一接受就关闭，并在标准错误上
-                        说一行。启动时会把打开文件数的软限制提高到硬限制，硬限制不够时也会说一行";
+                        说一行。启动时会把打开文件数的软限制提高到硬限制，硬限制不够时也会说一行
+  --grace 秒            收到停止信号以后，最多等几秒让连接收尾（0.1 到 3600，默认 5）；
+                        到时还没关闭的连接被强行关闭";
 
 /// 像 `println!` 一样打印一行；标准输出被关闭时返回错误 `StdoutClosed`，而不是 panic。
 macro_rules! say {
@@ -74,6 +86,9 @@ struct Conn {
     interest: Interest,
     /// 它已经排在“这一轮还要处理”的队列里了（免得排两次）。
     queued: bool,
+    /// 停止时用的两个状态，见 `stop` 和 `finish`：服务器在停止；已经收到的数据都读出来了。
+    stopping: bool,
+    caught_up: bool,
 }
 // ANCHOR_END: conn
 
@@ -109,6 +124,14 @@ impl Slab {
         self.slots.get_mut(i).and_then(Option::as_mut)
     }
 
+    /// 所有还开着的连接，和它们的下标。
+    fn iter_mut(&mut self) -> impl Iterator<Item = (usize, &mut Conn)> {
+        self.slots
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, slot)| Some((i, slot.as_mut()?)))
+    }
+
     fn remove(&mut self, i: usize) -> Option<Conn> {
         let conn = self.slots.get_mut(i).and_then(Option::take)?;
         self.free.push(i);
@@ -119,13 +142,13 @@ impl Slab {
 
 // ANCHOR: run
 fn run() -> Result<()> {
-    let Some((addr, max_clients)) = parse_args()? else {
+    let Some((addr, max_clients, grace)) = parse_args()? else {
         say!("{USAGE}")?;
         return Ok(());
     };
     // Python: s = socket.create_server((HOST, PORT)); s.setblocking(False)
     // mio 的 TcpListener::bind 和标准库的一样：SO_REUSEADDR + 绑定 + listen(128)，另外设成非阻塞。
-    let mut listener = TcpListener::bind(addr).map_err(|e| {
+    let listener = TcpListener::bind(addr).map_err(|e| {
         let hint = bind_hint(&e);
         anyhow::Error::new(e).context(format!("无法绑定 {addr}（{hint}）"))
     })?;
@@ -135,9 +158,23 @@ fn run() -> Result<()> {
     // Python: sel = selectors.DefaultSelector(); sel.register(s, selectors.EVENT_READ)
     let mut poll = Poll::new().context("创建 epoll 失败")?;
     let mut events = Events::with_capacity(1024);
+    // 停止以后监听套接字就关闭了，所以放在 Option 里：None 表示已经不再接受连接。
+    let mut listener = Some(listener);
+    if let Some(listener) = &mut listener {
+        poll.registry()
+            .register(listener, LISTENER, Interest::READABLE)
+            .context("向 epoll 登记监听套接字失败")?;
+    }
+    // ANCHOR: signals
+    // signal-hook-mio 把 SIGINT、SIGTERM 变成 epoll 盯着的又一个事件源：信号来了，
+    // poll 就返回 SIGNALS 这个记号，和“某个套接字可读了”一样处理。
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("无法安装信号处理函数")?;
     poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)
-        .context("向 epoll 登记监听套接字失败")?;
+        .register(&mut signals, SIGNALS, Interest::READABLE)
+        .context("向 epoll 登记信号失败")?;
+    // 收到停止信号以后，到这个时刻还没关闭的连接，就强行关闭。None：还没收到停止信号。
+    let mut deadline: Option<Instant> = None;
+    // ANCHOR_END: signals
 
     let mut conns = Slab::default();
     // 这一轮还要处理的套接字：收到事件的，和上一轮没处理完的（epoll(7) 说的 ready list）。
@@ -153,8 +190,13 @@ fn run() -> Result<()> {
         // Python: events = sel.select()   —— 阻塞，直到至少一个套接字准备好了。
         // 上一轮还有没处理完的套接字，就不等（超时 0），只看看有没有新的事件；
         // 等着重试 accept，就最多等到那个时刻。
+        // 在停止，就最多等到宽限期结束。
         let timeout = if ready.is_empty() {
-            retry_accept.map(|at| at.saturating_duration_since(Instant::now()))
+            [retry_accept, deadline]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|at| at.saturating_duration_since(Instant::now()))
         } else {
             Some(Duration::ZERO)
         };
@@ -172,7 +214,27 @@ fn run() -> Result<()> {
         }
         for event in &events {
             let token = event.token();
-            if token == LISTENER {
+            if token == SIGNALS {
+                // ANCHOR: on-signal
+                for signal in signals.pending() {
+                    if deadline.is_some() {
+                        // 停止的过程中又来了一个信号：用户不想等了，立即退出。
+                        eprintln!("再次收到 {}：立即退出", signal_name(signal));
+                        std::process::exit(128 + signal);
+                    }
+                    let registry = poll.registry();
+                    stop(
+                        &mut listener,
+                        &mut conns,
+                        registry,
+                        &mut ready,
+                        signal,
+                        max_clients,
+                    )?;
+                    deadline = Some(Instant::now() + grace);
+                }
+                // ANCHOR_END: on-signal
+            } else if token == LISTENER {
                 if !listener_queued && retry_accept.is_none() {
                     listener_queued = true;
                     ready.push_back(token);
@@ -191,7 +253,10 @@ fn run() -> Result<()> {
             };
             if token == LISTENER {
                 listener_queued = false;
-                match accept_some(&listener, &mut conns, poll.registry(), max_clients)? {
+                let Some(listener) = &listener else {
+                    continue; // 已经停止接受连接了
+                };
+                match accept_some(listener, &mut conns, poll.registry(), max_clients)? {
                     Accepted::Drained => accept_failing = false,
                     Accepted::More => {
                         accept_failing = false;
@@ -211,9 +276,66 @@ fn run() -> Result<()> {
                 serve_turn(&mut conns, token, poll.registry(), &mut scratch, &mut ready)?;
             }
         }
+        // ANCHOR: finished
+        // 在停止：连接都关闭了，就结束；宽限期到了还有没关闭的，就强行关闭它们（丢掉就是关闭）。
+        if let Some(deadline) = deadline {
+            if conns.open == 0 {
+                return Ok(()); // run 正常返回：进程以状态 0 退出
+            }
+            if Instant::now() >= deadline {
+                eprintln!("宽限期到了：强行关闭 {} 个连接", conns.open);
+                return Ok(());
+            }
+        }
+        // ANCHOR_END: finished
     }
 }
 // ANCHOR_END: run
+
+// ANCHOR: stop
+/// 收到第一个停止信号：不再接受新连接，让每个连接收尾。
+fn stop(
+    listener: &mut Option<TcpListener>,
+    conns: &mut Slab,
+    registry: &Registry,
+    ready: &mut VecDeque<Token>,
+    signal: i32,
+    max_clients: usize,
+) -> Result<()> {
+    if let Some(mut listener) = listener.take() {
+        // 积压队列里还有已经完成握手、没被 accept 的连接：直接关闭监听套接字，内核会给它们
+        // 每个发一个 RST。把它们也接受下来，和别的连接一样收尾。
+        while let Accepted::More = accept_some(&listener, conns, registry, max_clients)? {}
+        let _ = registry.deregister(&mut listener);
+    } // listener 在这里被丢弃：监听套接字关闭，这以后来的连接请求，内核直接拒绝
+    say!(
+        "收到 {}：不再接受新连接，正在关闭 {} 个连接",
+        signal_name(signal),
+        conns.open
+    )?;
+    for (i, conn) in conns.iter_mut() {
+        // 每个连接再读一遍：读到 WouldBlock（已经到达的数据都读出来了）或者读满一轮，
+        // 就算“跟上了”；回显完，finish 发出 FIN。
+        conn.stopping = true;
+        conn.caught_up = false;
+        // 边沿触发：不会为“服务器要停止了”来一个事件，直接把每个连接排进这一轮。
+        if !conn.queued {
+            conn.queued = true;
+            ready.push_back(Token(i));
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: stop
+
+/// 信号的名字，用于输出。
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        _ => "信号",
+    }
+}
 
 // ANCHOR: accept
 /// 一轮 accept 的结果。
@@ -268,6 +390,8 @@ fn accept_some(
             read_closed: false,
             interest: Interest::READABLE,
             queued: false,
+            stopping: false,
+            caught_up: false,
         });
         say!("Client Address: {addr}")?;
     }
@@ -312,6 +436,9 @@ fn turn(
     ready: &mut VecDeque<Token>,
 ) -> Result<bool> {
     let more = pump(conn, scratch)?;
+    if finish(conn)? {
+        return Ok(false); // 在停止，这个连接收尾完了
+    }
     let Some(interest) = wanted_interest(conn) else {
         return Ok(false); // 对方关闭了它的发送方向，回显也都发完了
     };
@@ -370,6 +497,8 @@ fn pump(conn: &mut Conn, scratch: &mut [u8]) -> Result<bool> {
             return Ok(false);
         }
         if reads == TURN {
+            // 在停止：这一轮读够了，就算已经收到的都读出来了，不再等一个还在不停发送的客户端。
+            conn.caught_up |= conn.stopping;
             return Ok(true); // 这一轮读够了，先去照顾别的连接
         }
         reads += 1;
@@ -379,13 +508,35 @@ fn pump(conn: &mut Conn, scratch: &mut [u8]) -> Result<bool> {
             // 读到了数据：放进输出缓冲区，回到开头先把它写回去。
             Ok(n) => conn.out.extend_from_slice(&scratch[..n]),
             // 内核里没有数据了：这一次的“可读”用完了，等下一个事件。
-            Err(err) if err.kind() == ErrorKind::WouldBlock => return Ok(false),
+            Err(err) if err.kind() == ErrorKind::WouldBlock => {
+                conn.caught_up |= conn.stopping;
+                return Ok(false);
+            }
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
             Err(err) => return Err(err).context("接收数据失败"),
         }
     }
 }
 // ANCHOR_END: pump
+
+// ANCHOR: finish
+/// 停止时收尾：已经收到的数据都读出来、回显完了，就先关闭发送方向（发出 FIN），再关闭连接。
+/// 返回 true：这个连接可以关闭了。
+///
+/// 为什么要先 shutdown，不直接关闭？关闭的那一刻，接收缓冲区里要是刚好又到了数据（客户端还在发），
+/// 内核就发 RST 而不是 FIN，客户端可能读不到 EOF。先发出 FIN，就算随后来一个 RST，
+/// 客户端也先读完回显、再读到 EOF。
+fn finish(conn: &mut Conn) -> Result<bool> {
+    if !(conn.stopping && conn.caught_up && conn.out.is_empty()) {
+        return Ok(false);
+    }
+    // 对方已经关闭了（read_closed）也没关系：shutdown 只是发出我们这边的 FIN。
+    conn.stream
+        .shutdown(Shutdown::Write)
+        .context("关闭发送方向失败")?;
+    Ok(true)
+}
+// ANCHOR_END: finish
 
 // ANCHOR: nofile
 /// 一个连接就是一个打开的文件（文件描述符）。把打开文件数的软限制提高到硬限制（`ulimit -Hn`），
@@ -434,10 +585,11 @@ fn bind_hint(err: &std::io::Error) -> &'static str {
     }
 }
 
-/// 读取命令行：可选的地址和 `--max-clients 个数`。`-h` / `--help` 时返回 None。
-fn parse_args() -> Result<Option<(SocketAddr, usize)>> {
+/// 读取命令行：可选的地址、`--max-clients 个数` 和 `--grace 秒`。`-h` / `--help` 时返回 None。
+fn parse_args() -> Result<Option<(SocketAddr, usize, Duration)>> {
     let mut addr = None;
     let mut max_clients = DEFAULT_MAX_CLIENTS;
+    let mut grace = DEFAULT_GRACE;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -448,6 +600,7 @@ fn parse_args() -> Result<Option<(SocketAddr, usize)>> {
                     format!("--max-clients 要写一个正整数（客户端的个数），而不是 `{value}`")
                 })?;
             }
+            "--grace" => grace = seconds(args.next(), "--grace", 0.1, 3600.0)?,
             _ if arg.starts_with('-') => bail!("不认识的选项 {arg}：用 --help 查看用法"),
             _ if addr.is_some() => bail!("参数太多：只能给一个地址，例如 127.0.0.1:3214"),
             _ => addr = Some(arg),
@@ -460,5 +613,16 @@ fn parse_args() -> Result<Option<(SocketAddr, usize)>> {
              （本例只接受 IP 地址，不接受主机名）"
         )
     })?;
-    Ok(Some((addr, max_clients)))
+    Ok(Some((addr, max_clients, grace)))
+}
+
+/// 选项 `flag` 后面的秒数：`min` 到 `max` 之间，可以有小数。
+fn seconds(value: Option<String>, flag: &str, min: f64, max: f64) -> Result<Duration> {
+    let value = value.with_context(|| format!("{flag} 后面要写一个秒数"))?;
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| (min..=max).contains(s))
+        .map(Duration::from_secs_f64)
+        .with_context(|| format!("{flag} 要写 {min} 到 {max} 之间的秒数，而不是 `{value}`"))
 }

@@ -9,15 +9,22 @@
 //! 主线程就停在 `send` 上不再 accept，新连接排进内核的积压队列；积压队列也满了，
 //! 客户端的连接请求（SYN）被丢掉，它的 connect 一直等到超时。
 //! 每个连接被工作线程接手、关闭时各打印一行；收到的字节原样发回，不打印。
+//!
+//! Ctrl-C（SIGINT）或 SIGTERM 让它优雅地停止：不再接受新连接，已经收到的数据照样回显，
+//! 每个连接正常关闭（客户端读到 EOF），然后以状态 0 退出；最多等 `--grace` 秒。
 
+use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 
 /// 没有给出地址时使用的默认地址：笔记里的端口 3214，只绑定回环地址。
 const DEFAULT_ADDR: &str = "127.0.0.1:3214";
@@ -28,14 +35,22 @@ const DEFAULT_QUEUE: usize = 16;
 /// --workers 和 --queue 的上限：线程和队列都要有界，参数也一样。
 const MAX_WORKERS: usize = 1024;
 const MAX_QUEUE: usize = 65536;
+/// 收到停止信号以后，最多再等几秒让连接收尾，可以用 --grace 修改。
+const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+/// accept 最多阻塞这么久就回来看一眼：是不是该停止了。
+const TICK: Duration = Duration::from_millis(200);
 
-const USAGE: &str = "用法：echo_pool [地址] [--workers 线程数] [--queue 连接数] [--hold-lock]
-线程池 TCP 回显服务器：固定数目的工作线程轮流服务客户端；按 Ctrl-C 结束。
+const USAGE: &str = "用法：echo_pool [地址] [--workers 线程数] [--queue 连接数] [--grace 秒] [--hold-lock]
+线程池 TCP 回显服务器：固定数目的工作线程轮流服务客户端。
+按 Ctrl-C（或发 SIGTERM）优雅地停止：不再接受新连接，已经收到的数据照样回显，连接都正常关闭；
+再按一次 Ctrl-C 立即退出。
   地址                要绑定的 IP:端口，默认 127.0.0.1:3214；127.0.0.1:0 让系统挑一个空闲端口，
                       IPv6 写成 [::1]:3214
   --workers 线程数    工作线程的数目，1 到 1024，默认 4：最多同时服务这么多个客户端
   --queue 连接数      已经接受、等工作线程来取的连接最多排几个，1 到 65536，默认 16；
                       排满以后，服务器暂停接受连接，新连接留在内核的积压队列里
+  --grace 秒          收到停止信号以后，最多等几秒让连接收尾（0.1 到 3600，默认 5）；
+                      到时还没关闭的连接被强行关闭
   --hold-lock         演示一个常见的错误：工作线程服务客户端的整个过程中一直拿着通道的锁
                       （Rust Book 第 21 章示例 21-21 的 while let 写法），于是一次只能服务一个客户端";
 
@@ -66,6 +81,7 @@ struct Config {
     addr: SocketAddr,
     workers: usize,
     queue: usize,
+    grace: Duration,
     hold_lock: bool,
 }
 
@@ -80,6 +96,12 @@ fn run() -> Result<()> {
         anyhow::Error::new(e).context(format!("无法绑定 {}（{hint}）", config.addr))
     })?;
 
+    // ANCHOR: signals
+    // 停止服务要用的共享状态，和一个专门等 SIGINT、SIGTERM 的线程。
+    let stop = Arc::new(Stop::default());
+    watch_signals(Arc::clone(&stop), config.grace)?;
+    // ANCHOR_END: signals
+
     // ANCHOR: pool
     // 一个有界的通道：最多排 config.queue 个连接，排满以后 send 会阻塞。
     // Python: jobs = queue.Queue(maxsize=args.queue)
@@ -87,43 +109,221 @@ fn run() -> Result<()> {
     // 标准库的 Receiver 只能有一个主人；几个工作线程要共用它，就把它放进 Mutex（一次只让一个
     // 线程用），再放进 Arc（让几个线程共同拥有它）。
     let receiver = Arc::new(Mutex::new(receiver));
+    let mut workers = Vec::new();
     for _ in 0..config.workers {
         let receiver = Arc::clone(&receiver);
+        let stop = Arc::clone(&stop);
         let hold_lock = config.hold_lock;
-        thread::Builder::new()
+        let handle = thread::Builder::new()
             .spawn(move || {
                 if hold_lock {
-                    worker_holding_the_lock(&receiver)
+                    worker_holding_the_lock(&receiver, &stop)
                 } else {
-                    worker(&receiver)
+                    worker(&receiver, &stop)
                 }
             })
             .context("无法创建工作线程")?;
+        workers.push(handle);
     }
     // ANCHOR_END: pool
     // ANCHOR: accept
     say!("{}", listener.local_addr()?)?;
 
+    // 别的线程没有办法打断一个阻塞在 accept 上的线程。让 accept 最多等 TICK 就返回
+    // （套接字选项 SO_RCVTIMEO；Linux 上它对 accept 也有效，见 socket(7)），循环好看一眼停止标志。
+    socket2::SockRef::from(&listener)
+        .set_read_timeout(Some(TICK))
+        .context("无法设置 accept 的超时")?;
+
     // 主线程只管 accept，把连接交给通道；通道满了，send 就等到有工作线程取走一个。
-    loop {
+    while !stop.requested() {
         let (clnt, addr) = match listener.accept() {
             Ok(pair) => pair,
+            // 等了 TICK 还没有新连接（EAGAIN），或者等的时候来了一个信号（EINTR）：回去看标志。
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+                continue;
+            }
             Err(err) => {
                 accept_failed(err);
                 continue;
             }
         };
+        // 接受的连接继承了监听套接字的 SO_RCVTIMEO：去掉它，工作线程的 read 才不会 200 毫秒就超时。
+        if let Err(err) = clnt.set_read_timeout(None) {
+            eprintln!("断开 {addr}：无法去掉读超时：{err}");
+            continue;
+        }
         // Python: jobs.put((clnt, addr))
+        stop.opened();
         sender
             .send((clnt, addr))
             .map_err(|_| anyhow!("所有工作线程都已退出"))?;
     }
     // ANCHOR_END: accept
+
+    // ANCHOR: drain
+    // 停止了。积压队列里还有已经完成握手、没被 accept 的连接：直接关闭监听套接字，内核会给它们
+    // 每个发一个 RST。把它们也接受下来（非阻塞地，直到队列空了），交给工作线程，和别的连接一样收尾。
+    listener
+        .set_nonblocking(true)
+        .context("无法把监听套接字设成非阻塞")?;
+    while let Ok((clnt, addr)) = listener.accept() {
+        // Linux 上接受的连接不继承非阻塞；有的系统（BSD、macOS）继承，设回来才放心。
+        clnt.set_nonblocking(false).context("无法把连接设回阻塞")?;
+        clnt.set_read_timeout(None).context("无法去掉读超时")?;
+        stop.opened();
+        sender
+            .send((clnt, addr))
+            .map_err(|_| anyhow!("所有工作线程都已退出"))?;
+    }
+    drop(listener); // 关闭监听套接字：这以后来的连接请求，内核直接拒绝（RST）
+    // 丢掉通道的发送端：工作线程取完通道里剩下的连接，recv 就返回错误，它们就结束了。
+    drop(sender);
+    for worker in workers {
+        let _ = worker.join();
+    }
+    Ok(()) // main 正常返回：进程以状态 0 退出
+    // ANCHOR_END: drain
+}
+
+// ANCHOR: stop
+/// 停止服务要用的共享状态。
+#[derive(Default)]
+struct Stop {
+    /// 收到的停止信号（SIGINT 或 SIGTERM 的编号），0 表示还没有。accept 循环每次回来都看一眼。
+    signal: AtomicI32,
+    /// 接受了、还没关闭的连接有几个（正在服务的，加上在通道里排队的）。
+    open: AtomicUsize,
+    /// 正在服务的连接，每个存一个克隆（`try_clone`：同一个套接字的另一个文件描述符），
+    /// 停止时用它叫醒阻塞在 read 上的工作线程。键是对方的地址。
+    live: Mutex<HashMap<SocketAddr, TcpStream>>,
+}
+
+impl Stop {
+    fn requested(&self) -> bool {
+        self.signal() != 0
+    }
+
+    fn signal(&self) -> i32 {
+        self.signal.load(Ordering::SeqCst)
+    }
+
+    /// 接受了一个连接。
+    fn opened(&self) {
+        self.open.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn live(&self) -> MutexGuard<'_, HashMap<SocketAddr, TcpStream>> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// 收到第一个停止信号：立起标志，说一行，叫醒每个正在服务的连接。
+    /// （accept 循环最多过 TICK 才看到标志，关上门。）
+    fn begin(&self, signal: i32) -> Result<(), StdoutClosed> {
+        self.signal.store(signal, Ordering::SeqCst);
+        let live = self.live();
+        say!(
+            "收到 {}：不再接受新连接，正在关闭 {} 个连接",
+            signal_name(signal),
+            self.open.load(Ordering::SeqCst)
+        )?;
+        for clone in live.values() {
+            // 关闭这个连接“读”的方向：阻塞在 read 上的工作线程马上醒来。Linux 上，已经到达的
+            // 数据照样读得到，读完了 read 就返回 0，像对方关闭了连接一样：工作线程回显完已经
+            // 收到的数据，关闭连接（发出 FIN），客户端读到 EOF。
+            let _ = clone.shutdown(Shutdown::Read);
+        }
+        Ok(())
+    }
+
+    /// 工作线程开始服务一个连接：登记它的克隆。已经在停止了，就马上关闭它读的方向。
+    fn register(&self, clnt: &TcpStream, addr: SocketAddr) {
+        // 克隆要多用一个文件描述符。描述符用完了（EMFILE）就不登记：照常服务这个客户端，
+        // 只是停止时叫不醒它，它要等到宽限期结束。
+        let Ok(clone) = clnt.try_clone() else {
+            return;
+        };
+        // 先拿锁、再看标志：begin 要么在这之前拿到锁（那时它已经立起了标志，这里看得到），
+        // 要么在这之后（那时它会看到这个克隆）。两种情况都不会漏掉这个连接。
+        let mut live = self.live();
+        if self.requested() {
+            let _ = clone.shutdown(Shutdown::Read);
+        }
+        live.insert(addr, clone);
+    }
+
+    /// 服务完了：先关闭发送方向（发出 FIN），再丢掉克隆。一个套接字的所有文件描述符都关闭了，
+    /// 连接才真正关闭。
+    ///
+    /// 为什么要先 shutdown？在停止时，read 返回 0 并不说明对方不再发送；关闭的那一刻接收缓冲区里
+    /// 要是刚好又到了数据，内核就发 RST 而不是 FIN。先发出 FIN，就算随后来一个 RST，
+    /// 客户端也先读完回显、再读到 EOF。
+    fn unregister(&self, addr: SocketAddr) {
+        if let Some(clone) = self.live().remove(&addr) {
+            let _ = clone.shutdown(Shutdown::Write);
+        }
+        self.open.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// 宽限期到了：两个方向都关闭剩下的连接，卡在 read 或 write 上的工作线程都会醒来。
+    fn force(&self) -> usize {
+        let live = self.live();
+        for clone in live.values() {
+            let _ = clone.shutdown(Shutdown::Both);
+        }
+        live.len()
+    }
+}
+// ANCHOR_END: stop
+
+// ANCHOR: watch
+/// 开一个线程等 SIGINT（Ctrl-C）和 SIGTERM。signal-hook 装上的信号处理函数只做一件
+/// “异步信号安全”的小事：往一个管道里写一个字节；这个线程从管道另一头读到它，
+/// 才在普通的代码里做停止要做的事。
+fn watch_signals(stop: Arc<Stop>, grace: Duration) -> Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("无法安装信号处理函数")?;
+    thread::Builder::new()
+        .spawn(move || {
+            let mut arrived = signals.forever();
+            let Some(first) = arrived.next() else {
+                return;
+            };
+            if stop.begin(first).is_err() {
+                std::process::exit(0); // 标准输出被关闭了：安静地结束
+            }
+            // 宽限期：另一个线程计时。到时还没停下来，就强行关闭剩下的连接，退出。
+            let timer = Arc::clone(&stop);
+            thread::spawn(move || {
+                thread::sleep(grace);
+                let left = timer.force();
+                eprintln!("宽限期到了：强行关闭 {left} 个连接");
+                // 给工作线程一点时间打印“连接关闭”，然后无论如何都退出。
+                thread::sleep(Duration::from_secs(1));
+                std::process::exit(0);
+            });
+            // 停止的过程中又来了一个信号：用户不想等了，立即退出。
+            if let Some(second) = arrived.next() {
+                eprintln!("再次收到 {}：立即退出", signal_name(second));
+                std::process::exit(128 + second); // 和被这个信号杀死时 shell 看到的状态一样
+            }
+        })
+        .context("无法创建等信号的线程")?;
+    Ok(())
+}
+// ANCHOR_END: watch
+
+/// 信号的名字，用于输出。
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        _ => "信号",
+    }
 }
 
 // ANCHOR: worker
 /// 一个工作线程：从通道里取一个连接，服务它，再取下一个。
-fn worker(receiver: &Mutex<Receiver<Job>>) {
+fn worker(receiver: &Mutex<Receiver<Job>>, stop: &Stop) {
     loop {
         // 只在取活儿的这一小段里拿着锁。guard 是这个块里的局部变量，块结束时被丢掉，锁随之释放；
         // 下面服务客户端的时候，别的工作线程可以去取下一个连接。
@@ -134,14 +334,14 @@ fn worker(receiver: &Mutex<Receiver<Job>>) {
         let Ok((clnt, addr)) = job else {
             return; // 发送端没了：不会再有活儿了
         };
-        handle(clnt, addr);
+        handle(clnt, addr, stop);
     }
 }
 // ANCHOR_END: worker
 
 // ANCHOR: holding
 /// 错误的写法，只为演示（--hold-lock）：Rust Book 第 21 章示例 21-21。
-fn worker_holding_the_lock(receiver: &Mutex<Receiver<Job>>) {
+fn worker_holding_the_lock(receiver: &Mutex<Receiver<Job>>, stop: &Stop) {
     // `receiver.lock()` 返回的 MutexGuard 是一个临时值。while let 的条件里的临时值
     // 要活到整个 while let 语句结束，也就是循环体执行完：服务客户端的整个过程中，锁一直被拿着，
     // 别的工作线程都卡在 lock() 上，通道里排着的连接没有人取。
@@ -150,24 +350,31 @@ fn worker_holding_the_lock(receiver: &Mutex<Receiver<Job>>) {
         .unwrap_or_else(PoisonError::into_inner)
         .recv()
     {
-        handle(clnt, addr);
+        handle(clnt, addr, stop);
     }
 }
 // ANCHOR_END: holding
 
+// ANCHOR: handle
 /// 服务一个客户端，接手和结束时各打印一行。
-fn handle(clnt: TcpStream, addr: SocketAddr) {
+fn handle(clnt: TcpStream, addr: SocketAddr, stop: &Stop) {
     if say!("Client Address: {addr}").is_err() {
         std::process::exit(0); // 标准输出被关闭了：像 main 一样安静地结束（整个进程）
     }
+    // 登记这个连接，停止时好叫醒服务它的线程。serve 不用为停止改一个字：
+    // 在它看来，停止就像对方关闭了连接。
+    stop.register(&clnt, addr);
+    let result = serve(clnt);
+    stop.unregister(addr); // 最后一个文件描述符关闭：连接到这里才真正关闭
     // 这个客户端出了问题（比如被复位），只断开它自己；工作线程接着去取下一个。
-    if let Err(why) = serve(clnt) {
+    if let Err(why) = result {
         eprintln!("断开 {addr}：{why:#}");
     }
     if say!("连接关闭：{addr}").is_err() {
         std::process::exit(0);
     }
 }
+// ANCHOR_END: handle
 
 /// 服务一个客户端：收到什么字节，就原样发回什么字节，直到对方关闭连接。
 fn serve(mut clnt: TcpStream) -> Result<()> {
@@ -223,6 +430,7 @@ fn parse_args() -> Result<Option<Config>> {
     let mut addr = None;
     let mut workers = DEFAULT_WORKERS;
     let mut queue = DEFAULT_QUEUE;
+    let mut grace = DEFAULT_GRACE;
     let mut hold_lock = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -230,6 +438,7 @@ fn parse_args() -> Result<Option<Config>> {
             "-h" | "--help" => return Ok(None),
             "--workers" => workers = count(args.next(), "--workers", "线程数", MAX_WORKERS)?,
             "--queue" => queue = count(args.next(), "--queue", "连接数", MAX_QUEUE)?,
+            "--grace" => grace = seconds(args.next(), "--grace", 0.1, 3600.0)?,
             "--hold-lock" => hold_lock = true,
             _ if arg.starts_with('-') => bail!("不认识的选项 {arg}：用 --help 查看用法"),
             _ if addr.is_some() => bail!("参数太多：只能给一个地址，例如 127.0.0.1:3214"),
@@ -248,6 +457,7 @@ fn parse_args() -> Result<Option<Config>> {
         addr,
         workers,
         queue,
+        grace,
         hold_lock,
     }))
 }
@@ -260,4 +470,15 @@ fn count(value: Option<String>, flag: &str, what: &str, max: usize) -> Result<us
         .ok()
         .filter(|n| (1..=max).contains(n))
         .with_context(|| format!("{flag} 要写 1 到 {max} 之间的整数，而不是 `{value}`"))
+}
+
+/// 选项 `flag` 后面的秒数：`min` 到 `max` 之间，可以有小数。
+fn seconds(value: Option<String>, flag: &str, min: f64, max: f64) -> Result<Duration> {
+    let value = value.with_context(|| format!("{flag} 后面要写一个秒数"))?;
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| (min..=max).contains(s))
+        .map(Duration::from_secs_f64)
+        .with_context(|| format!("{flag} 要写 {min} 到 {max} 之间的秒数，而不是 `{value}`"))
 }

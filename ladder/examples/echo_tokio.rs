@@ -7,16 +7,22 @@
 //! 它是一个状态机，由 tokio 的几个工作线程轮流推进（poll），一万个任务也只用这几个线程。
 //! 同时服务的客户端最多 `--max-clients` 个（默认 10000）；满了以后新来的连接被拒绝：
 //! 接受后立刻关闭，在标准错误上说一行。
+//!
+//! Ctrl-C（SIGINT）或 SIGTERM 让它优雅地停止：不再接受新连接，已经收到的数据照样回显，
+//! 每个连接正常关闭（客户端读到 EOF），然后以状态 0 退出；最多等 `--grace` 秒。
 
 use std::io::{ErrorKind, Write};
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::signal::unix::{Signal, SignalKind, signal};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// 没有给出地址时使用的默认地址：笔记里的端口 3214，只绑定回环地址。
 const DEFAULT_ADDR: &str = "127.0.0.1:3214";
@@ -25,15 +31,20 @@ const DEFAULT_MAX_CLIENTS: usize = 10_000;
 /// 除了客户端的连接，进程自己还要用的文件描述符：标准输入输出、监听套接字、tokio 的 epoll
 /// 和唤醒用的描述符，以及拒绝连接时先接受、再关闭的那一个，留足余量。
 const SPARE_FDS: u64 = 16;
+/// 收到停止信号以后，最多再等几秒让连接收尾，可以用 --grace 修改。
+const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
-const USAGE: &str = "用法：echo_tokio [地址] [--max-clients 个数]
+const USAGE: &str = "用法：echo_tokio [地址] [--max-clients 个数] [--grace 秒]
 回显服务器，每个客户端一个 tokio 任务：客户端发来什么字节，就原样发回什么字节。
-每个连接打开、关闭时各打印一行；按 Ctrl-C 结束。
+每个连接打开、关闭时各打印一行。按 Ctrl-C（或发 SIGTERM）优雅地停止：不再接受新连接，
+已经收到的数据照样回显，连接都正常关闭；再按一次 Ctrl-C 立即退出。
   地址                  要绑定的 IP:端口，默认 127.0.0.1:3214；127.0.0.1:0 让系统挑一个空闲端口，
                         IPv6 写成 [::1]:3214
   --max-clients 个数    最多同时服务多少个客户端，默认 10000；满了以后，新来的连接被接受后立刻关闭，
                         标准错误上说一行。启动时把打开文件数的软上限提到硬上限；
                         硬上限不够时，在标准错误上说一句，并相应地减少这个个数
+  --grace 秒            收到停止信号以后，最多等几秒让连接收尾（0.1 到 3600，默认 5）；
+                        到时还没关闭的连接被强行关闭
 环境变量 TOKIO_WORKER_THREADS 设定工作线程的个数，默认是 CPU 的核数。";
 
 /// 像 `println!` 一样打印一行；标准输出被关闭时返回错误 `StdoutClosed`，而不是 panic。
@@ -60,7 +71,7 @@ async fn main() {
 
 // ANCHOR: run
 async fn run() -> Result<()> {
-    let Some((addr, max_clients)) = parse_args()? else {
+    let Some((addr, max_clients, grace)) = parse_args()? else {
         say!("{USAGE}")?;
         return Ok(());
     };
@@ -73,57 +84,177 @@ async fn run() -> Result<()> {
     })?;
     say!("{}", listener.local_addr()?)?;
 
+    // ANCHOR: stop-tools
+    // 先装好信号处理：从这里开始，任何时候来的 SIGINT、SIGTERM 都不会漏掉。
+    let mut signals = StopSignals::new()?;
+    // 停止的“开关”：每个任务拿一个克隆；cancel() 一次，所有克隆都知道。
+    let stop = CancellationToken::new();
+    // 记下开出去的每个任务，停止时等它们都结束。
+    let tasks = TaskTracker::new();
+    // ANCHOR_END: stop-tools
     // 同时服务的客户端的名额：每个连接拿一个，连接关闭时还回来。
     let slots = Arc::new(Semaphore::new(max_clients));
-    loop {
-        // `.await`：没有新连接时，这个任务让出线程，线程去推进别的任务。
-        let (stream, addr) = match listener.accept().await {
-            Ok(pair) => pair,
-            // 连接在被接受之前就被对方放弃了：不是服务器的问题，等下一个。
-            Err(err) if err.kind() == ErrorKind::ConnectionAborted => continue,
-            // 其他错误（比如打开的文件太多，EMFILE）：说一行，歇一会儿再接受，免得循环空转。
-            Err(err) => {
-                eprintln!("接受连接失败：{err}（100 毫秒后再试）");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
+    let gate = Gate {
+        slots: &slots,
+        max_clients,
+        tasks: &tasks,
+        stop: &stop,
+    };
+    // ANCHOR: accept-loop
+    let signal = loop {
+        // 两件事一起等：一个新连接，或者一个停止信号，哪个先来就处理哪个。
+        // `.await`：两样都没有时，这个任务让出线程，线程去推进别的任务。
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                // 连接在被接受之前就被对方放弃了：不是服务器的问题，等下一个。
+                Err(err) if err.kind() == ErrorKind::ConnectionAborted => continue,
+                // 其他错误（比如打开的文件太多，EMFILE）：说一行，歇一会儿再接受，免得循环空转。
+                Err(err) => {
+                    eprintln!("接受连接失败：{err}（100 毫秒后再试）");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            signal = signals.recv() => break signal,
         };
-        // ANCHOR: refuse
-        // 名额用完了：不让它排队干等，接受了就立刻关闭，对方马上知道被拒绝了。
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            eprintln!("拒绝 {addr}：已经有 {max_clients} 个连接（--max-clients）");
-            continue; // stream 在这里被丢弃，连接随之关闭
-        };
-        // ANCHOR_END: refuse
-        say!("Client Address: {addr}")?;
-
-        // ANCHOR: spawn
-        // 为这个客户端开一个任务；accept 循环不等它，马上回去接受下一个连接。
-        tokio::spawn(async move {
-            let result = serve(stream).await; // serve 返回时，连接已经关闭
-            drop(slot); // 还回名额
-            // 这个客户端出了任何问题，都只断开它自己：在标准错误上说一行原因。
-            if let Err(why) = result {
-                eprintln!("断开 {addr}：{why:#}");
-            }
-            if say!("连接关闭：{addr}").is_err() {
-                // 标准输出被关闭了：没有人在读了，安静地结束整个程序。
-                std::process::exit(0);
-            }
-        });
-        // ANCHOR_END: spawn
+        gate.admit(stream, addr)?;
+    };
+    // ANCHOR_END: accept-loop
+    // ANCHOR: stopping
+    // 现在开着的连接有几个（任务一收尾就会还回名额，所以先数好）。
+    let mut open = max_clients - slots.available_permits();
+    stop.cancel(); // 每个任务里的 stop.cancelled() 都会完成
+    // 积压队列里还有已经完成握手、没被 accept 的连接：直接关闭监听套接字，内核会给它们每个发一个
+    // RST。把它们也接受下来（换成标准库的监听套接字，它还是非阻塞的：队列空了就返回 WouldBlock），
+    // 和别的连接一样收尾。
+    let listener = listener.into_std().context("无法取回监听套接字")?;
+    while let Ok((stream, addr)) = listener.accept() {
+        stream
+            .set_nonblocking(true)
+            .context("无法把连接设成非阻塞")?;
+        gate.admit(TcpStream::from_std(stream)?, addr)?;
+        open += 1;
     }
+    drop(listener); // 关闭监听套接字：这以后来的连接请求，内核直接拒绝
+    say!(
+        "收到 {}：不再接受新连接，正在关闭 {open} 个连接",
+        signal.name
+    )?;
+    tasks.close(); // 不会再有新任务了：tasks.wait() 等到现有的任务都结束就返回
+    tokio::select! {
+        () = tasks.wait() => {}
+        () = tokio::time::sleep(grace) => {
+            let left = max_clients - slots.available_permits();
+            eprintln!("宽限期到了：强行关闭 {left} 个连接");
+            // run 返回以后，main 返回，tokio 的运行时丢掉还没结束的任务，它们的连接随之关闭。
+        }
+        again = signals.recv() => {
+            eprintln!("再次收到 {}：立即退出", again.name);
+            std::process::exit(128 + again.number);
+        }
+    }
+    Ok(()) // 进程以状态 0 退出
+    // ANCHOR_END: stopping
 }
 // ANCHOR_END: run
 
+/// 放进一个连接要用到的东西：名额、任务的记录、停止的开关。
+struct Gate<'a> {
+    slots: &'a Arc<Semaphore>,
+    max_clients: usize,
+    tasks: &'a TaskTracker,
+    stop: &'a CancellationToken,
+}
+
+impl Gate<'_> {
+    /// 一个新连接：有名额就为它开一个任务，没有就拒绝它。
+    fn admit(&self, stream: TcpStream, addr: SocketAddr) -> Result<()> {
+        // ANCHOR: refuse
+        // 名额用完了：不让它排队干等，接受了就立刻关闭，对方马上知道被拒绝了。
+        let Ok(slot) = Arc::clone(self.slots).try_acquire_owned() else {
+            eprintln!(
+                "拒绝 {addr}：已经有 {} 个连接（--max-clients）",
+                self.max_clients
+            );
+            return Ok(()); // stream 在这里被丢弃，连接随之关闭
+        };
+        // ANCHOR_END: refuse
+        say!("Client Address: {addr}")?;
+        spawn_client(self.tasks, stream, addr, slot, self.stop.clone());
+        Ok(())
+    }
+}
+
+// ANCHOR: spawn
+/// 为一个客户端开一个任务；调用它的 accept 循环不等这个任务，马上回去接受下一个连接。
+fn spawn_client(
+    tasks: &TaskTracker,
+    stream: TcpStream,
+    addr: SocketAddr,
+    slot: OwnedSemaphorePermit,
+    stop: CancellationToken,
+) {
+    // tasks.spawn 就是 tokio::spawn，只是顺便记下这个任务，停止时好等它。
+    tasks.spawn(async move {
+        let result = serve(stream, stop).await; // serve 返回时，连接已经关闭
+        drop(slot); // 还回名额
+        // 这个客户端出了任何问题，都只断开它自己：在标准错误上说一行原因。
+        if let Err(why) = result {
+            eprintln!("断开 {addr}：{why:#}");
+        }
+        if say!("连接关闭：{addr}").is_err() {
+            // 标准输出被关闭了：没有人在读了，安静地结束整个程序。
+            std::process::exit(0);
+        }
+    });
+}
+// ANCHOR_END: spawn
+
+// ANCHOR: signals
+/// SIGINT（Ctrl-C）和 SIGTERM，合在一起等。
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+/// 收到的是哪个信号。
+struct Arrived {
+    name: &'static str,
+    number: i32,
+}
+
+impl StopSignals {
+    /// 现在就装上信号处理函数：这以后来的信号，tokio 都替我们记着，等 recv 来取。
+    fn new() -> Result<StopSignals> {
+        Ok(StopSignals {
+            interrupt: signal(SignalKind::interrupt()).context("无法安装 SIGINT 的处理函数")?,
+            terminate: signal(SignalKind::terminate()).context("无法安装 SIGTERM 的处理函数")?,
+        })
+    }
+
+    /// 等到两个信号中的一个。
+    async fn recv(&mut self) -> Arrived {
+        tokio::select! {
+            _ = self.interrupt.recv() => Arrived { name: "SIGINT", number: 2 },
+            _ = self.terminate.recv() => Arrived { name: "SIGTERM", number: 15 },
+        }
+    }
+}
+// ANCHOR_END: signals
+
 // ANCHOR: serve
-/// 服务一个客户端：收到什么就发回什么，直到对方关闭连接。
-async fn serve(mut stream: TcpStream) -> Result<()> {
+/// 服务一个客户端：收到什么就发回什么，直到对方关闭连接，或者服务器停止。
+async fn serve(mut stream: TcpStream, stop: CancellationToken) -> Result<()> {
     // 固定大小的缓冲区：不管客户端发多快，这个任务最多占用这么多内存。
     let mut buf = [0u8; 1024];
     loop {
         // Python: data = await reader.read(1024)
-        let n = stream.read(&mut buf).await.context("接收数据失败")?;
+        // 同时等停止的开关（见“优雅地停止服务器”一章）：哪个先来，就走哪一支。
+        let n = tokio::select! {
+            n = stream.read(&mut buf) => n.context("接收数据失败")?,
+            () = stop.cancelled() => return finish(stream, &mut buf).await,
+        };
         if n == 0 {
             return Ok(()); // 读到 0 个字节：对方关闭了连接
         }
@@ -134,6 +265,29 @@ async fn serve(mut stream: TcpStream) -> Result<()> {
     }
 }
 // ANCHOR_END: serve
+
+// ANCHOR: finish
+/// 停止时收尾：已经到达的数据照样回显，然后发出 FIN，客户端读到 EOF。
+async fn finish(mut stream: TcpStream, buf: &mut [u8]) -> Result<()> {
+    // select! 丢下的那个 read 没有读走任何数据（tokio 的文档说它“取消安全”），数据还在内核里。
+    // 和 echo_pool 一样，关闭读的方向：已经到达的数据照样读得到，读完了 read 就返回 0。
+    socket2::SockRef::from(&stream)
+        .shutdown(Shutdown::Read)
+        .context("关闭读方向失败")?;
+    // 最多读 64 次（64 KiB）：不陪一个还在不停发送的客户端一直读下去。
+    for _ in 0..64 {
+        let n = stream.read(buf).await.context("接收数据失败")?;
+        if n == 0 {
+            break;
+        }
+        stream.write_all(&buf[..n]).await.context("发送数据失败")?;
+    }
+    // 先关闭发送方向（发出 FIN），再关闭连接：就算关闭时又到了数据、内核发了 RST，
+    // 客户端也先读完回显、再读到 EOF。
+    stream.shutdown().await.context("关闭发送方向失败")?;
+    Ok(())
+}
+// ANCHOR_END: finish
 
 // ANCHOR: rlimit
 /// 一个连接就是一个打开的文件（文件描述符）。把打开文件数的软上限提高到硬上限（`ulimit -Hn`），
@@ -182,10 +336,11 @@ fn bind_hint(err: &std::io::Error) -> &'static str {
     }
 }
 
-/// 读取命令行：可选的地址和 `--max-clients 个数`。`-h` / `--help` 时返回 None。
-fn parse_args() -> Result<Option<(SocketAddr, usize)>> {
+/// 读取命令行：可选的地址、`--max-clients 个数` 和 `--grace 秒`。`-h` / `--help` 时返回 None。
+fn parse_args() -> Result<Option<(SocketAddr, usize, Duration)>> {
     let mut addr = None;
     let mut max_clients = DEFAULT_MAX_CLIENTS;
+    let mut grace = DEFAULT_GRACE;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -200,6 +355,7 @@ fn parse_args() -> Result<Option<(SocketAddr, usize)>> {
                         format!("--max-clients 要写一个正整数（客户端的个数），而不是 `{value}`")
                     })?;
             }
+            "--grace" => grace = seconds(args.next(), "--grace", 0.1, 3600.0)?,
             _ if arg.starts_with('-') => bail!("不认识的选项 {arg}：用 --help 查看用法"),
             _ if addr.is_some() => bail!("参数太多：只能给一个地址，例如 127.0.0.1:3214"),
             _ => addr = Some(arg),
@@ -213,5 +369,16 @@ fn parse_args() -> Result<Option<(SocketAddr, usize)>> {
              （本例只接受 IP 地址，不接受主机名）"
         )
     })?;
-    Ok(Some((addr, max_clients)))
+    Ok(Some((addr, max_clients, grace)))
+}
+
+/// 选项 `flag` 后面的秒数：`min` 到 `max` 之间，可以有小数。
+fn seconds(value: Option<String>, flag: &str, min: f64, max: f64) -> Result<Duration> {
+    let value = value.with_context(|| format!("{flag} 后面要写一个秒数"))?;
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| (min..=max).contains(s))
+        .map(Duration::from_secs_f64)
+        .with_context(|| format!("{flag} 要写 {min} 到 {max} 之间的秒数，而不是 `{value}`"))
 }

@@ -26,7 +26,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use closing_support::{Ports, ss, ss_until};
-use common::transcript::{Terminal, check, shell};
+use common::transcript::{Terminal, check, ctrl_c_in, shell};
 use common::*;
 use threads_support::*;
 
@@ -351,7 +351,7 @@ fn hold_lock() -> Vec<(&'static str, String)> {
             "hold_lock_server",
             shell(
                 "cargo run --example echo_pool -- --workers 2 --hold-lock",
-                &(ports.normalize(&stdout, ':') + "^C\n"),
+                &ctrl_c_in(&ports.normalize(&stdout, ':')),
             ),
         ),
         (

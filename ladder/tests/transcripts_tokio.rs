@@ -30,7 +30,7 @@ use std::thread;
 use std::time::Instant;
 
 use closing_support::Ports;
-use common::transcript::{SIG_DFL, SIGINT, Terminal, check, kill, shell, signal};
+use common::transcript::{SIG_DFL, SIGINT, Terminal, check, ctrl_c_in, kill, shell, signal};
 use common::*;
 
 type Made = Vec<(&'static str, String)>;
@@ -95,7 +95,7 @@ impl Screen {
         }
     }
 
-    /// Ctrl-C: everything the server printed, then `^C`.
+    /// Ctrl-C: everything the server printed, with `^C` where it was pressed.
     fn interrupt(mut self) -> String {
         let pid = i32::try_from(self.child.id()).expect("a pid");
         // SAFETY: kill() only sends a signal to our own child, which has not been waited for.
@@ -110,9 +110,8 @@ impl Screen {
             }
         }
         let _ = self.child.wait();
-        let mut text: String = self.seen.iter().map(|l| format!("{l}\n")).collect();
-        text.push_str("^C\n");
-        text
+        let text: String = self.seen.iter().map(|l| format!("{l}\n")).collect();
+        ctrl_c_in(&text)
     }
 }
 

@@ -411,3 +411,14 @@ impl Drop for ServerTerminal {
         let _ = self.child.wait();
     }
 }
+
+/// `^C` where the reader pressed Ctrl-C in a server's terminal: before the line with which a
+/// server that handles SIGINT answers it (`收到 SIGINT：...`), or at the end for one that just dies.
+pub fn ctrl_c_in(text: &str) -> String {
+    match text.find("收到 SIGINT") {
+        Some(at) if at == 0 || text[..at].ends_with('\n') => {
+            format!("{}^C\n{}", &text[..at], &text[at..])
+        }
+        _ => format!("{text}^C\n"),
+    }
+}

@@ -57,6 +57,16 @@ impl Server {
             .collect()
     }
 
+    /// How many threads this version of `echo_pool` has with `workers` workers: the main thread
+    /// and the workers, and in Rust one more, which waits for SIGINT and SIGTERM (the chapter
+    /// 优雅地停止服务器; Python runs its signal handlers in the main thread).
+    pub fn pool_threads(&self, workers: usize) -> usize {
+        match self.lang {
+            Lang::Rust => workers + 2,
+            Lang::Python => workers + 1,
+        }
+    }
+
     /// How a failing test names it.
     pub fn label(&self) -> String {
         match self.lang {
