@@ -398,6 +398,26 @@ impl ServerTerminal {
         self.child.id()
     }
 
+    /// Sends `sig` (SIGINT: the reader's Ctrl-C, shown as `^C` by [`ctrl_c_in`]), reads what the
+    /// server prints until it ends (within STEP), and returns how it ended.
+    pub fn signal_and_wait(&mut self, sig: i32) -> std::process::ExitStatus {
+        let pid = i32::try_from(self.child.id()).expect("a pid");
+        // SAFETY: kill() only sends a signal to our own child, which has not been waited for.
+        assert_eq!(unsafe { kill(pid, sig) }, 0, "send signal {sig}");
+        let deadline = std::time::Instant::now() + STEP;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("the server did not end in time: {:?}", self.seen)
+                }
+            }
+        }
+        self.child.wait().expect("wait for the server")
+    }
+
     /// The transcript so far: the command and everything the server printed.
     pub fn transcript(&self) -> String {
         let printed: String = self.seen.iter().map(|l| format!("{l}\n")).collect();
