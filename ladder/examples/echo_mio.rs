@@ -14,6 +14,8 @@
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -39,6 +41,11 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 const LISTENER: Token = Token(usize::MAX);
 /// 信号（SIGINT、SIGTERM）在 mio 里的记号。
 const SIGNALS: Token = Token(usize::MAX - 1);
+/// 停止时发出 FIN 以后，等对方关闭连接：对方安静了这么久还没关闭，就不再等（nginx 的
+/// lingering_timeout 是同一个意思）。
+const LINGER: Duration = Duration::from_secs(1);
+/// 在停止时，事件循环最多等这么久就醒来一次，看看有没有安静了 LINGER 的连接。
+const LINGER_TICK: Duration = Duration::from_millis(100);
 /// 收到停止信号以后，最多再等几秒让连接收尾，可以用 --grace 修改。
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
@@ -86,9 +93,12 @@ struct Conn {
     interest: Interest,
     /// 它已经排在“这一轮还要处理”的队列里了（免得排两次）。
     queued: bool,
-    /// 停止时用的两个状态，见 `stop` 和 `finish`：服务器在停止；已经收到的数据都读出来了。
+    /// 停止时用的状态，见 `stop` 和 `finish`：服务器在停止；已经收到的数据都读出来了；
+    /// 已经发出 FIN（这以后读到的数据只能丢掉，等对方关闭）；最后一次收到对方的东西是什么时候。
     stopping: bool,
     caught_up: bool,
+    fin_sent: bool,
+    last_heard: Instant,
 }
 // ANCHOR_END: conn
 
@@ -152,6 +162,9 @@ fn run() -> Result<()> {
         let hint = bind_hint(&e);
         anyhow::Error::new(e).context(format!("无法绑定 {addr}（{hint}）"))
     })?;
+    // 先装好信号处理，再说出地址：看到地址就发信号的人（比如测试），信号不会落空。
+    exit_on_second_signal()?;
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("无法安装信号处理函数")?;
     say!("{}", listener.local_addr()?)?;
     let max_clients = raise_fd_limit(max_clients)?;
 
@@ -168,7 +181,6 @@ fn run() -> Result<()> {
     // ANCHOR: signals
     // signal-hook-mio 把 SIGINT、SIGTERM 变成 epoll 盯着的又一个事件源：信号来了，
     // poll 就返回 SIGNALS 这个记号，和“某个套接字可读了”一样处理。
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("无法安装信号处理函数")?;
     poll.registry()
         .register(&mut signals, SIGNALS, Interest::READABLE)
         .context("向 epoll 登记信号失败")?;
@@ -190,9 +202,10 @@ fn run() -> Result<()> {
         // Python: events = sel.select()   —— 阻塞，直到至少一个套接字准备好了。
         // 上一轮还有没处理完的套接字，就不等（超时 0），只看看有没有新的事件；
         // 等着重试 accept，就最多等到那个时刻。
-        // 在停止，就最多等到宽限期结束。
+        // 在停止，就最多等 LINGER_TICK（好关闭安静了太久的连接），也不超过宽限期。
+        let tick = deadline.map(|_| Instant::now() + LINGER_TICK);
         let timeout = if ready.is_empty() {
-            [retry_accept, deadline]
+            [retry_accept, deadline, tick]
                 .into_iter()
                 .flatten()
                 .min()
@@ -216,12 +229,12 @@ fn run() -> Result<()> {
             let token = event.token();
             if token == SIGNALS {
                 // ANCHOR: on-signal
-                for signal in signals.pending() {
-                    if deadline.is_some() {
-                        // 停止的过程中又来了一个信号：用户不想等了，立即退出。
-                        eprintln!("再次收到 {}：立即退出", signal_name(signal));
-                        std::process::exit(128 + signal);
-                    }
+                // 第二个信号不会到这里：exit_on_second_signal 装的处理函数已经让进程退出了。
+                if let Some(signal) = signals.pending().next()
+                    && deadline.is_none()
+                {
+                    deadline = Some(Instant::now() + grace);
+                    start_watchdog(grace);
                     let registry = poll.registry();
                     stop(
                         &mut listener,
@@ -231,7 +244,6 @@ fn run() -> Result<()> {
                         signal,
                         max_clients,
                     )?;
-                    deadline = Some(Instant::now() + grace);
                 }
                 // ANCHOR_END: on-signal
             } else if token == LISTENER {
@@ -279,6 +291,7 @@ fn run() -> Result<()> {
         // ANCHOR: finished
         // 在停止：连接都关闭了，就结束；宽限期到了还有没关闭的，就强行关闭它们（丢掉就是关闭）。
         if let Some(deadline) = deadline {
+            close_lingering(&mut conns)?;
             if conns.open == 0 {
                 return Ok(()); // run 正常返回：进程以状态 0 退出
             }
@@ -327,6 +340,30 @@ fn stop(
     Ok(())
 }
 // ANCHOR_END: stop
+
+// ANCHOR: second
+/// 第二个停止信号：不管程序正在做什么（哪怕卡在写满了的标准输出上），立即退出。
+/// 每个信号装两个处理函数，按装的顺序运行：第一个看 `again`，已经是 true 就调用 `_exit`
+/// （异步信号安全），退出状态是 128 加信号的编号，和被这个信号结束时 shell 看到的一样；
+/// 第二个把 `again` 设成 true。所以第一个信号只留下记号，第二个信号才让进程退出。
+fn exit_on_second_signal() -> Result<()> {
+    let again = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&again))
+            .context("无法安装信号处理函数")?;
+        signal_hook::flag::register(signal, Arc::clone(&again)).context("无法安装信号处理函数")?;
+    }
+    Ok(())
+}
+// ANCHOR_END: second
+
+/// 看门狗：宽限期过后再等一秒，程序还没结束（比如卡在写满了的标准输出上），就直接退出。
+fn start_watchdog(grace: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(grace + Duration::from_secs(1));
+        signal_hook::low_level::exit(0);
+    });
+}
 
 /// 信号的名字，用于输出。
 fn signal_name(signal: i32) -> &'static str {
@@ -392,6 +429,8 @@ fn accept_some(
             queued: false,
             stopping: false,
             caught_up: false,
+            fin_sent: false,
+            last_heard: Instant::now(),
         });
         say!("Client Address: {addr}")?;
     }
@@ -436,9 +475,7 @@ fn turn(
     ready: &mut VecDeque<Token>,
 ) -> Result<bool> {
     let more = pump(conn, scratch)?;
-    if finish(conn)? {
-        return Ok(false); // 在停止，这个连接收尾完了
-    }
+    finish(conn)?;
     let Some(interest) = wanted_interest(conn) else {
         return Ok(false); // 对方关闭了它的发送方向，回显也都发完了
     };
@@ -461,7 +498,8 @@ fn turn(
 /// 这个连接现在该等什么：输出缓冲区还有空位、对方也还在发，就等可读；
 /// 还有回显没发出去，就等可写。两样都不用等，说明该关闭了，返回 None。
 fn wanted_interest(conn: &Conn) -> Option<Interest> {
-    let read = !conn.read_closed && conn.out.len() < OUT_LIMIT;
+    // 发出 FIN 以后，读到的数据只是丢掉，不占输出缓冲区，就总是可以读。
+    let read = !conn.read_closed && (conn.fin_sent || conn.out.len() < OUT_LIMIT);
     let write = !conn.out.is_empty();
     match (read, write) {
         (true, true) => Some(Interest::READABLE | Interest::WRITABLE),
@@ -492,7 +530,12 @@ fn pump(conn: &mut Conn, scratch: &mut [u8]) -> Result<bool> {
             }
         }
         // 2. 再读。输出缓冲区满了就不读（背压）：数据留在内核里，对方发送得越来越慢，最后停下。
-        let room = OUT_LIMIT - conn.out.len();
+        //    发出 FIN 以后读到的数据只是丢掉，不占输出缓冲区。
+        let room = if conn.fin_sent {
+            scratch.len()
+        } else {
+            OUT_LIMIT - conn.out.len()
+        };
         if conn.read_closed || room == 0 {
             return Ok(false);
         }
@@ -505,6 +548,8 @@ fn pump(conn: &mut Conn, scratch: &mut [u8]) -> Result<bool> {
         match conn.stream.read(&mut scratch[..room]) {
             // 读到 0 个字节：对方关闭了它的发送方向。已经收到的回显还要发完，再关闭。
             Ok(0) => conn.read_closed = true,
+            // 发出 FIN 以后读到的数据：没法回显了，丢掉，记下对方还在说话。
+            Ok(_) if conn.fin_sent => conn.last_heard = Instant::now(),
             // 读到了数据：放进输出缓冲区，回到开头先把它写回去。
             Ok(n) => conn.out.extend_from_slice(&scratch[..n]),
             // 内核里没有数据了：这一次的“可读”用完了，等下一个事件。
@@ -520,21 +565,36 @@ fn pump(conn: &mut Conn, scratch: &mut [u8]) -> Result<bool> {
 // ANCHOR_END: pump
 
 // ANCHOR: finish
-/// 停止时收尾：已经收到的数据都读出来、回显完了，就先关闭发送方向（发出 FIN），再关闭连接。
-/// 返回 true：这个连接可以关闭了。
+/// 停止时收尾：已经收到的数据都读出来、回显完了，就关闭发送方向，发出 FIN，客户端读完回显、
+/// 读到 EOF。然后不马上关闭，而是接着读（读到的丢掉），等对方也关闭：`read_closed` 以后
+/// `wanted_interest` 返回 None，连接就关闭了；对方一直不关闭，由 `close_lingering` 和宽限期收拾。
 ///
-/// 为什么要先 shutdown，不直接关闭？关闭的那一刻，接收缓冲区里要是刚好又到了数据（客户端还在发），
-/// 内核就发 RST 而不是 FIN，客户端可能读不到 EOF。先发出 FIN，就算随后来一个 RST，
-/// 客户端也先读完回显、再读到 EOF。
-fn finish(conn: &mut Conn) -> Result<bool> {
-    if !(conn.stopping && conn.caught_up && conn.out.is_empty()) {
-        return Ok(false);
+/// 为什么要等？关闭时接收缓冲区里有没读的数据，或者关闭以后又来了数据，内核就发 RST，
+/// 还在发送缓冲区里没发出去的回显和 FIN 都被扔掉，客户端读到的是“连接被复位”。
+fn finish(conn: &mut Conn) -> Result<()> {
+    if conn.stopping && conn.caught_up && conn.out.is_empty() && !conn.fin_sent {
+        conn.stream
+            .shutdown(Shutdown::Write)
+            .context("关闭发送方向失败")?;
+        conn.fin_sent = true;
+        conn.last_heard = Instant::now();
     }
-    // 对方已经关闭了（read_closed）也没关系：shutdown 只是发出我们这边的 FIN。
-    conn.stream
-        .shutdown(Shutdown::Write)
-        .context("关闭发送方向失败")?;
-    Ok(true)
+    Ok(())
+}
+
+/// 发出 FIN 以后，对方安静了 LINGER 还没关闭连接（比如它在等人输入）：不再等它，关闭。
+fn close_lingering(conns: &mut Slab) -> Result<(), StdoutClosed> {
+    let quiet: Vec<usize> = conns
+        .iter_mut()
+        .filter(|(_, conn)| conn.fin_sent && conn.last_heard.elapsed() >= LINGER)
+        .map(|(i, _)| i)
+        .collect();
+    for i in quiet {
+        if let Some(conn) = conns.remove(i) {
+            say!("连接关闭：{}", conn.addr)?;
+        }
+    }
+    Ok(())
 }
 // ANCHOR_END: finish
 

@@ -16,11 +16,11 @@
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -35,9 +35,12 @@ const DEFAULT_QUEUE: usize = 16;
 /// --workers 和 --queue 的上限：线程和队列都要有界，参数也一样。
 const MAX_WORKERS: usize = 1024;
 const MAX_QUEUE: usize = 65536;
+/// 停止时发出 FIN 以后，等对方关闭连接：对方安静了这么久还没关闭，就不再等（nginx 的
+/// lingering_timeout 是同一个意思）。
+const LINGER: Duration = Duration::from_secs(1);
 /// 收到停止信号以后，最多再等几秒让连接收尾，可以用 --grace 修改。
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
-/// accept 最多阻塞这么久就回来看一眼：是不是该停止了。
+/// accept 和每个连接的 read 最多阻塞这么久，就回来看一眼：是不是该停止了。
 const TICK: Duration = Duration::from_millis(200);
 
 const USAGE: &str = "用法：echo_pool [地址] [--workers 线程数] [--queue 连接数] [--grace 秒] [--hold-lock]
@@ -148,11 +151,6 @@ fn run() -> Result<()> {
                 continue;
             }
         };
-        // 接受的连接继承了监听套接字的 SO_RCVTIMEO：去掉它，工作线程的 read 才不会 200 毫秒就超时。
-        if let Err(err) = clnt.set_read_timeout(None) {
-            eprintln!("断开 {addr}：无法去掉读超时：{err}");
-            continue;
-        }
         // Python: jobs.put((clnt, addr))
         stop.opened();
         sender
@@ -167,10 +165,10 @@ fn run() -> Result<()> {
     listener
         .set_nonblocking(true)
         .context("无法把监听套接字设成非阻塞")?;
+    // 接受失败（队列空了是 WouldBlock；文件描述符用完了是 EMFILE）就不再接受：剩下的连接只好被复位。
     while let Ok((clnt, addr)) = listener.accept() {
         // Linux 上接受的连接不继承非阻塞；有的系统（BSD、macOS）继承，设回来才放心。
         clnt.set_nonblocking(false).context("无法把连接设回阻塞")?;
-        clnt.set_read_timeout(None).context("无法去掉读超时")?;
         stop.opened();
         sender
             .send((clnt, addr))
@@ -190,12 +188,17 @@ fn run() -> Result<()> {
 /// 停止服务要用的共享状态。
 #[derive(Default)]
 struct Stop {
-    /// 收到的停止信号（SIGINT 或 SIGTERM 的编号），0 表示还没有。accept 循环每次回来都看一眼。
+    /// 收到的停止信号（SIGINT 或 SIGTERM 的编号），0 表示还没有。
+    /// accept 循环和每个工作线程的读循环，每次回来都看一眼。
     signal: AtomicI32,
+    /// 收尾的期限：收到停止信号的时刻加上宽限期。
+    deadline: OnceLock<Instant>,
+    /// 宽限期到了，剩下的连接正在被强行关闭：它们的错误不必再一个个报告。
+    forced: AtomicBool,
     /// 接受了、还没关闭的连接有几个（正在服务的，加上在通道里排队的）。
     open: AtomicUsize,
     /// 正在服务的连接，每个存一个克隆（`try_clone`：同一个套接字的另一个文件描述符），
-    /// 停止时用它叫醒阻塞在 read 上的工作线程。键是对方的地址。
+    /// 宽限期到了，用它强行关闭卡住的连接。键是对方的地址。
     live: Mutex<HashMap<SocketAddr, TcpStream>>,
 }
 
@@ -208,6 +211,14 @@ impl Stop {
         self.signal.load(Ordering::SeqCst)
     }
 
+    /// 离收尾的期限还有多久（至少 1 毫秒：读写超时不能设成 0）。
+    fn left(&self) -> Duration {
+        let deadline = self.deadline.get().copied().unwrap_or_else(Instant::now);
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    }
+
     /// 接受了一个连接。
     fn opened(&self) {
         self.open.fetch_add(1, Ordering::SeqCst);
@@ -217,61 +228,35 @@ impl Stop {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// 收到第一个停止信号：立起标志，说一行，叫醒每个正在服务的连接。
-    /// （accept 循环最多过 TICK 才看到标志，关上门。）
-    fn begin(&self, signal: i32) -> Result<(), StdoutClosed> {
+    /// 收到第一个停止信号：记下期限，立起标志。工作线程和 accept 循环最多过 TICK 就会看到它。
+    fn begin(&self, signal: i32, grace: Duration) {
+        let _ = self.deadline.set(Instant::now() + grace);
         self.signal.store(signal, Ordering::SeqCst);
-        let live = self.live();
-        say!(
-            "收到 {}：不再接受新连接，正在关闭 {} 个连接",
-            signal_name(signal),
-            self.open.load(Ordering::SeqCst)
-        )?;
-        for clone in live.values() {
-            // 关闭这个连接“读”的方向：阻塞在 read 上的工作线程马上醒来。Linux 上，已经到达的
-            // 数据照样读得到，读完了 read 就返回 0，像对方关闭了连接一样：工作线程回显完已经
-            // 收到的数据，关闭连接（发出 FIN），客户端读到 EOF。
-            let _ = clone.shutdown(Shutdown::Read);
-        }
-        Ok(())
     }
 
-    /// 工作线程开始服务一个连接：登记它的克隆。已经在停止了，就马上关闭它读的方向。
+    /// 工作线程开始服务一个连接：登记它的克隆。
     fn register(&self, clnt: &TcpStream, addr: SocketAddr) {
         // 克隆要多用一个文件描述符。描述符用完了（EMFILE）就不登记：照常服务这个客户端，
-        // 只是停止时叫不醒它，它要等到宽限期结束。
-        let Ok(clone) = clnt.try_clone() else {
-            return;
-        };
-        // 先拿锁、再看标志：begin 要么在这之前拿到锁（那时它已经立起了标志，这里看得到），
-        // 要么在这之后（那时它会看到这个克隆）。两种情况都不会漏掉这个连接。
-        let mut live = self.live();
-        if self.requested() {
-            let _ = clone.shutdown(Shutdown::Read);
+        // 只是宽限期到了没法强行关闭它，要等看门狗结束整个进程。
+        if let Ok(clone) = clnt.try_clone() {
+            self.live().insert(addr, clone);
         }
-        live.insert(addr, clone);
     }
 
-    /// 服务完了：先关闭发送方向（发出 FIN），再丢掉克隆。一个套接字的所有文件描述符都关闭了，
-    /// 连接才真正关闭。
-    ///
-    /// 为什么要先 shutdown？在停止时，read 返回 0 并不说明对方不再发送；关闭的那一刻接收缓冲区里
-    /// 要是刚好又到了数据，内核就发 RST 而不是 FIN。先发出 FIN，就算随后来一个 RST，
-    /// 客户端也先读完回显、再读到 EOF。
+    /// 服务完了：丢掉克隆。一个套接字的所有文件描述符都关闭了，连接才真正关闭。
     fn unregister(&self, addr: SocketAddr) {
-        if let Some(clone) = self.live().remove(&addr) {
-            let _ = clone.shutdown(Shutdown::Write);
-        }
+        self.live().remove(&addr);
         self.open.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// 宽限期到了：两个方向都关闭剩下的连接，卡在 read 或 write 上的工作线程都会醒来。
+    /// 宽限期到了：两个方向都关闭还开着的连接，卡在 read 或 write 上的工作线程都会醒来。
+    /// 返回还没关闭的连接数（包括在通道里排队的）。
     fn force(&self) -> usize {
-        let live = self.live();
-        for clone in live.values() {
+        self.forced.store(true, Ordering::SeqCst);
+        for clone in self.live().values() {
             let _ = clone.shutdown(Shutdown::Both);
         }
-        live.len()
+        self.open.load(Ordering::SeqCst)
     }
 }
 // ANCHOR_END: stop
@@ -281,36 +266,55 @@ impl Stop {
 /// “异步信号安全”的小事：往一个管道里写一个字节；这个线程从管道另一头读到它，
 /// 才在普通的代码里做停止要做的事。
 fn watch_signals(stop: Arc<Stop>, grace: Duration) -> Result<()> {
+    exit_on_second_signal()?;
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("无法安装信号处理函数")?;
     thread::Builder::new()
         .spawn(move || {
-            let mut arrived = signals.forever();
-            let Some(first) = arrived.next() else {
+            let Some(first) = signals.forever().next() else {
                 return;
             };
-            if stop.begin(first).is_err() {
-                std::process::exit(0); // 标准输出被关闭了：安静地结束
-            }
-            // 宽限期：另一个线程计时。到时还没停下来，就强行关闭剩下的连接，退出。
+            stop.begin(first, grace);
+            // 宽限期：这个线程计时。先开始计时，再打印：标准输出要是卡住了（比如接在暂停了的
+            // `less` 后面），计时照样进行。
             let timer = Arc::clone(&stop);
             thread::spawn(move || {
                 thread::sleep(grace);
                 let left = timer.force();
                 eprintln!("宽限期到了：强行关闭 {left} 个连接");
-                // 给工作线程一点时间打印“连接关闭”，然后无论如何都退出。
-                thread::sleep(Duration::from_secs(1));
-                std::process::exit(0);
+                // 给工作线程一点时间说完“连接关闭”，然后无论如何都退出。
+                thread::sleep(Duration::from_millis(200));
+                signal_hook::low_level::exit(0);
             });
-            // 停止的过程中又来了一个信号：用户不想等了，立即退出。
-            if let Some(second) = arrived.next() {
-                eprintln!("再次收到 {}：立即退出", signal_name(second));
-                std::process::exit(128 + second); // 和被这个信号杀死时 shell 看到的状态一样
+            let open = stop.open.load(Ordering::SeqCst);
+            if say!(
+                "收到 {}：不再接受新连接，正在关闭 {open} 个连接",
+                signal_name(first)
+            )
+            .is_err()
+            {
+                std::process::exit(0); // 标准输出被关闭了：安静地结束
             }
         })
         .context("无法创建等信号的线程")?;
     Ok(())
 }
 // ANCHOR_END: watch
+
+// ANCHOR: second
+/// 第二个停止信号：不管程序正在做什么（哪怕卡在写满了的标准输出上），立即退出。
+/// 每个信号装两个处理函数，按装的顺序运行：第一个看 `again`，已经是 true 就调用 `_exit`
+/// （异步信号安全），退出状态是 128 加信号的编号，和被这个信号结束时 shell 看到的一样；
+/// 第二个把 `again` 设成 true。所以第一个信号只留下记号，第二个信号才让进程退出。
+fn exit_on_second_signal() -> Result<()> {
+    let again = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&again))
+            .context("无法安装信号处理函数")?;
+        signal_hook::flag::register(signal, Arc::clone(&again)).context("无法安装信号处理函数")?;
+    }
+    Ok(())
+}
+// ANCHOR_END: second
 
 /// 信号的名字，用于输出。
 fn signal_name(signal: i32) -> &'static str {
@@ -361,13 +365,15 @@ fn handle(clnt: TcpStream, addr: SocketAddr, stop: &Stop) {
     if say!("Client Address: {addr}").is_err() {
         std::process::exit(0); // 标准输出被关闭了：像 main 一样安静地结束（整个进程）
     }
-    // 登记这个连接，停止时好叫醒服务它的线程。serve 不用为停止改一个字：
-    // 在它看来，停止就像对方关闭了连接。
+    // 登记这个连接：宽限期到了还没收尾完，好强行关闭它。
     stop.register(&clnt, addr);
-    let result = serve(clnt);
+    let result = serve(clnt, stop);
     stop.unregister(addr); // 最后一个文件描述符关闭：连接到这里才真正关闭
     // 这个客户端出了问题（比如被复位），只断开它自己；工作线程接着去取下一个。
-    if let Err(why) = result {
+    // 宽限期到了被强行关闭的，那一行“宽限期到了”已经说过了。
+    if let Err(why) = result
+        && !stop.forced.load(Ordering::SeqCst)
+    {
         eprintln!("断开 {addr}：{why:#}");
     }
     if say!("连接关闭：{addr}").is_err() {
@@ -376,16 +382,68 @@ fn handle(clnt: TcpStream, addr: SocketAddr, stop: &Stop) {
 }
 // ANCHOR_END: handle
 
-/// 服务一个客户端：收到什么字节，就原样发回什么字节，直到对方关闭连接。
-fn serve(mut clnt: TcpStream) -> Result<()> {
+// ANCHOR: serve
+/// 服务一个客户端：收到什么字节，就原样发回什么字节，直到对方关闭连接，或者服务器停止。
+fn serve(mut clnt: TcpStream, stop: &Stop) -> Result<()> {
+    // 别的线程没法打断阻塞的 read：让它最多等 TICK 就返回，好看一眼停止标志。
+    clnt.set_read_timeout(Some(TICK))
+        .context("无法设置读超时")?;
     let mut buf = [0u8; 1024];
     loop {
-        let n = clnt.read(&mut buf).context("接收数据失败")?;
-        if n == 0 {
-            return Ok(()); // 读到 0 字节：对方关闭了连接
+        if stop.requested() {
+            return finish(clnt, &mut buf, stop);
         }
+        let n = match clnt.read(&mut buf) {
+            Ok(0) => return Ok(()), // 读到 0 字节：对方关闭了连接
+            Ok(n) => n,
+            // 等了 TICK 还没有数据（EAGAIN），或者被信号打断了：回去看标志。
+            Err(err) if is_timeout(&err) => continue,
+            Err(err) => return Err(err).context("接收数据失败"),
+        };
         clnt.write_all(&buf[..n]).context("发送数据失败")?;
     }
+}
+// ANCHOR_END: serve
+
+// ANCHOR: finish
+/// 停止时收尾：已经到达的数据照样回显；发出 FIN；等对方也关闭。每一步都不超过宽限期。
+fn finish(mut clnt: TcpStream, buf: &mut [u8], stop: &Stop) -> Result<()> {
+    clnt.set_write_timeout(Some(stop.left()))?;
+    // 1. 已经到达的数据：读超时设成 1 毫秒，接收缓冲区里有数据就马上读到，没有就很快返回。
+    //    最多读 64 次（64 KiB），不陪一个一直在发送的客户端读下去。
+    clnt.set_read_timeout(Some(Duration::from_millis(1)))?;
+    for _ in 0..64 {
+        match clnt.read(buf) {
+            Ok(0) => return Ok(()), // 对方已经关闭了：丢掉 clnt 就是我们的 FIN
+            Ok(n) => clnt.write_all(&buf[..n]).context("发送数据失败")?,
+            Err(err) if is_timeout(&err) => break, // 已经到达的都读完了
+            Err(err) => return Err(err).context("接收数据失败"),
+        }
+    }
+    // 2. 关闭发送方向：FIN 排在所有回显后面发出去，客户端读完回显，读到 EOF。
+    clnt.shutdown(Shutdown::Write).context("关闭发送方向失败")?;
+    // 3. 等对方关闭（read 返回 0），这期间收到的数据只能丢掉。为什么不马上关闭？关闭时接收缓冲区里
+    //    有没读的数据，或者关闭以后又来了数据，内核就发 RST，还没发出去的回显和 FIN 都被扔掉。
+    //    对方安静了 LINGER 还没关闭（比如它在等人输入），或者宽限期到了，就不再等。
+    loop {
+        clnt.set_read_timeout(Some(stop.left().min(LINGER)))?;
+        match clnt.read(buf) {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) if is_timeout(&err) => return Ok(()),
+            Err(err) => return Err(err).context("接收数据失败"),
+        }
+    }
+}
+// ANCHOR_END: finish
+
+/// 读超时了（Linux 上是 EAGAIN，也就是 WouldBlock），或者被信号打断了（EINTR）。
+fn is_timeout(err: &std::io::Error) -> bool {
+    matches!(
+        err.kind(),
+        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+    )
 }
 
 /// `accept` 失败时怎么办。

@@ -11,12 +11,14 @@
 //! Ctrl-C（SIGINT）或 SIGTERM 让它优雅地停止：不再接受新连接，已经收到的数据照样回显，
 //! 每个连接正常关闭（客户端读到 EOF），然后以状态 0 退出；最多等 `--grace` 秒。
 
-use std::io::{ErrorKind, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::io::{ErrorKind, Read, Write};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use signal_hook::consts::{SIGINT, SIGTERM};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -31,6 +33,9 @@ const DEFAULT_MAX_CLIENTS: usize = 10_000;
 /// 除了客户端的连接，进程自己还要用的文件描述符：标准输入输出、监听套接字、tokio 的 epoll
 /// 和唤醒用的描述符，以及拒绝连接时先接受、再关闭的那一个，留足余量。
 const SPARE_FDS: u64 = 16;
+/// 停止时发出 FIN 以后，等对方关闭连接：对方安静了这么久还没关闭，就不再等（nginx 的
+/// lingering_timeout 是同一个意思）。
+const LINGER: Duration = Duration::from_secs(1);
 /// 收到停止信号以后，最多再等几秒让连接收尾，可以用 --grace 修改。
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 
@@ -82,11 +87,11 @@ async fn run() -> Result<()> {
         let hint = bind_hint(&e);
         anyhow::Error::new(e).context(format!("无法绑定 {addr}（{hint}）"))
     })?;
-    say!("{}", listener.local_addr()?)?;
-
     // ANCHOR: stop-tools
-    // 先装好信号处理：从这里开始，任何时候来的 SIGINT、SIGTERM 都不会漏掉。
+    // 先装好信号处理，再说出地址：从这里开始，任何时候来的 SIGINT、SIGTERM 都不会漏掉。
+    exit_on_second_signal()?;
     let mut signals = StopSignals::new()?;
+    say!("{}", listener.local_addr()?)?;
     // 停止的“开关”：每个任务拿一个克隆；cancel() 一次，所有克隆都知道。
     let stop = CancellationToken::new();
     // 记下开出去的每个任务，停止时等它们都结束。
@@ -124,6 +129,7 @@ async fn run() -> Result<()> {
     // ANCHOR: stopping
     // 现在开着的连接有几个（任务一收尾就会还回名额，所以先数好）。
     let mut open = max_clients - slots.available_permits();
+    start_watchdog(grace);
     stop.cancel(); // 每个任务里的 stop.cancelled() 都会完成
     // 积压队列里还有已经完成握手、没被 accept 的连接：直接关闭监听套接字，内核会给它们每个发一个
     // RST。把它们也接受下来（换成标准库的监听套接字，它还是非阻塞的：队列空了就返回 WouldBlock），
@@ -137,10 +143,7 @@ async fn run() -> Result<()> {
         open += 1;
     }
     drop(listener); // 关闭监听套接字：这以后来的连接请求，内核直接拒绝
-    say!(
-        "收到 {}：不再接受新连接，正在关闭 {open} 个连接",
-        signal.name
-    )?;
+    say!("收到 {}：不再接受新连接，正在关闭 {open} 个连接", signal)?;
     tasks.close(); // 不会再有新任务了：tasks.wait() 等到现有的任务都结束就返回
     tokio::select! {
         () = tasks.wait() => {}
@@ -148,10 +151,6 @@ async fn run() -> Result<()> {
             let left = max_clients - slots.available_permits();
             eprintln!("宽限期到了：强行关闭 {left} 个连接");
             // run 返回以后，main 返回，tokio 的运行时丢掉还没结束的任务，它们的连接随之关闭。
-        }
-        again = signals.recv() => {
-            eprintln!("再次收到 {}：立即退出", again.name);
-            std::process::exit(128 + again.number);
         }
     }
     Ok(()) // 进程以状态 0 退出
@@ -211,17 +210,35 @@ fn spawn_client(
 }
 // ANCHOR_END: spawn
 
+// ANCHOR: second
+/// 第二个停止信号：不管程序正在做什么（哪怕卡在写满了的标准输出上），立即退出。
+/// 每个信号装两个处理函数，按装的顺序运行：第一个看 `again`，已经是 true 就调用 `_exit`
+/// （异步信号安全），退出状态是 128 加信号的编号，和被这个信号结束时 shell 看到的一样；
+/// 第二个把 `again` 设成 true。所以第一个信号只留下记号，第二个信号才让进程退出。
+fn exit_on_second_signal() -> Result<()> {
+    let again = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&again))
+            .context("无法安装信号处理函数")?;
+        signal_hook::flag::register(signal, Arc::clone(&again)).context("无法安装信号处理函数")?;
+    }
+    Ok(())
+}
+// ANCHOR_END: second
+
+/// 看门狗：宽限期过后再等一秒，程序还没结束（比如卡在写满了的标准输出上），就直接退出。
+fn start_watchdog(grace: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(grace + Duration::from_secs(1));
+        signal_hook::low_level::exit(0);
+    });
+}
+
 // ANCHOR: signals
 /// SIGINT（Ctrl-C）和 SIGTERM，合在一起等。
 struct StopSignals {
     interrupt: Signal,
     terminate: Signal,
-}
-
-/// 收到的是哪个信号。
-struct Arrived {
-    name: &'static str,
-    number: i32,
 }
 
 impl StopSignals {
@@ -233,11 +250,11 @@ impl StopSignals {
         })
     }
 
-    /// 等到两个信号中的一个。
-    async fn recv(&mut self) -> Arrived {
+    /// 等到两个信号中的一个，返回它的名字。
+    async fn recv(&mut self) -> &'static str {
         tokio::select! {
-            _ = self.interrupt.recv() => Arrived { name: "SIGINT", number: 2 },
-            _ = self.terminate.recv() => Arrived { name: "SIGTERM", number: 15 },
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
         }
     }
 }
@@ -267,24 +284,32 @@ async fn serve(mut stream: TcpStream, stop: CancellationToken) -> Result<()> {
 // ANCHOR_END: serve
 
 // ANCHOR: finish
-/// 停止时收尾：已经到达的数据照样回显，然后发出 FIN，客户端读到 EOF。
+/// 停止时收尾：已经到达的数据照样回显；发出 FIN；等对方也关闭。
 async fn finish(mut stream: TcpStream, buf: &mut [u8]) -> Result<()> {
-    // select! 丢下的那个 read 没有读走任何数据（tokio 的文档说它“取消安全”），数据还在内核里。
-    // 和 echo_pool 一样，关闭读的方向：已经到达的数据照样读得到，读完了 read 就返回 0。
-    socket2::SockRef::from(&stream)
-        .shutdown(Shutdown::Read)
-        .context("关闭读方向失败")?;
-    // 最多读 64 次（64 KiB）：不陪一个还在不停发送的客户端一直读下去。
+    // 1. 已经到达的数据。select! 丢下的那个 read 没有读走任何数据（tokio 的文档说它“取消安全”），
+    //    数据还在内核里。tokio 的套接字本来就是非阻塞的：绕过 tokio，直接对它调用 read 系统调用，
+    //    有数据就读到，没有就返回 WouldBlock，不等。（tokio 自己的 try_read 只相信它记下的“就绪”
+    //    状态，刚到的数据它可能还不知道。）最多读 64 次，不陪一个一直在发送的客户端读下去。
     for _ in 0..64 {
-        let n = stream.read(buf).await.context("接收数据失败")?;
-        if n == 0 {
+        let read = (&*socket2::SockRef::from(&stream)).read(buf);
+        match read {
+            Ok(0) => return Ok(()), // 对方已经关闭了：丢掉 stream 就是我们的 FIN
+            Ok(n) => stream.write_all(&buf[..n]).await.context("发送数据失败")?,
+            Err(err) if err.kind() == ErrorKind::WouldBlock => break, // 已经到达的都读完了
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) => return Err(err).context("接收数据失败"),
+        }
+    }
+    // 2. 关闭发送方向：FIN 排在所有回显后面发出去，客户端读完回显，读到 EOF。
+    stream.shutdown().await.context("关闭发送方向失败")?;
+    // 3. 等对方关闭（read 返回 0），这期间收到的数据只能丢掉。为什么不马上关闭？关闭时接收缓冲区里
+    //    有没读的数据，或者关闭以后又来了数据，内核就发 RST，还没发出去的回显和 FIN 都被扔掉。
+    //    对方安静了 LINGER 还没关闭（比如它在等人输入），就不再等；宽限期由 run 管。
+    while let Ok(read) = tokio::time::timeout(LINGER, stream.read(buf)).await {
+        if read.context("接收数据失败")? == 0 {
             break;
         }
-        stream.write_all(&buf[..n]).await.context("发送数据失败")?;
     }
-    // 先关闭发送方向（发出 FIN），再关闭连接：就算关闭时又到了数据、内核发了 RST，
-    // 客户端也先读完回显、再读到 EOF。
-    stream.shutdown().await.context("关闭发送方向失败")?;
     Ok(())
 }
 // ANCHOR_END: finish
