@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
@@ -353,6 +354,7 @@ fn run() -> Result<()> {
         anyhow::Error::new(e).context(format!("无法绑定 {}（{hint}）", config.addr))
     })?;
     // 先装好信号处理，再打印地址：打印之后马上来的 Ctrl-C，也走优雅关闭的路。
+    exit_on_second_signal()?;
     let signals = Signals::new([SIGINT, SIGTERM]).context("无法设置信号处理")?;
     say!("{}", listener.local_addr()?)?;
 
@@ -592,8 +594,8 @@ fn send(mut stream: &TcpStream, mut bytes: &[u8], bye: &Bye) -> Result<()> {
 // ANCHOR_END: write
 
 // ANCHOR: signals
-/// 信号线程：第一个 SIGINT（Ctrl-C）或 SIGTERM 开始优雅关闭；第二个立即退出，
-/// 退出码和被这个信号杀死的进程在 shell 里看到的一样（128 加上信号的编号：130、143）。
+/// 信号线程：第一个 SIGINT（Ctrl-C）或 SIGTERM 开始优雅关闭。第二个信号到不了这里：
+/// `exit_on_second_signal` 装的处理函数已经让进程退出了（状态 130 或 143）。
 fn watch_signals(mut signals: Signals, room: &Room) {
     for signal in signals.forever() {
         let name = if signal == SIGINT {
@@ -601,13 +603,26 @@ fn watch_signals(mut signals: Signals, room: &Room) {
         } else {
             "SIGTERM"
         };
-        if !room.stop(name) {
-            eprintln!("再次收到 {name}：立即退出");
-            std::process::exit(128 + signal);
-        }
+        room.stop(name);
     }
 }
 // ANCHOR_END: signals
+
+// ANCHOR: second
+/// 第二个停止信号：不管程序正在做什么（哪怕卡在写满了的标准输出上），立即退出。
+/// 每个信号装两个处理函数，按装的顺序运行：第一个看 `again`，已经是 true 就调用 `_exit`
+/// （异步信号安全），退出状态是 128 加信号的编号，和被这个信号结束时 shell 看到的一样；
+/// 第二个把 `again` 设成 true。所以第一个信号只留下记号，第二个信号才让进程退出。
+fn exit_on_second_signal() -> Result<()> {
+    let again = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&again))
+            .context("无法安装信号处理函数")?;
+        signal_hook::flag::register(signal, Arc::clone(&again)).context("无法安装信号处理函数")?;
+    }
+    Ok(())
+}
+// ANCHOR_END: second
 
 /// 阻塞的套接字等到了超时：Linux 报告 WouldBlock（EAGAIN），Windows 报告 TimedOut。
 fn is_timeout(err: &std::io::Error) -> bool {

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use signal_hook::consts::{SIGINT, SIGTERM};
 use socket2::SockRef;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -152,6 +153,7 @@ async fn run() -> Result<()> {
     })?;
     // 先装好信号处理，再打印地址：打印之后马上来的 Ctrl-C，也走优雅关闭的路。
     // （unix::signal 在这里就装好了处理函数；tokio::signal::ctrl_c() 要等第一次被 poll 才装。）
+    exit_on_second_signal()?;
     let sigint = signal(SignalKind::interrupt()).context("无法设置信号处理")?;
     let sigterm = signal(SignalKind::terminate()).context("无法设置信号处理")?;
     say!("{}", listener.local_addr()?)?;
@@ -554,8 +556,8 @@ async fn turn_away(mut stream: TcpStream) -> Result<()> {
 }
 
 // ANCHOR: signals
-/// 等信号的任务：第一个 SIGINT（Ctrl-C）或 SIGTERM 开始优雅关闭；第二个立即退出，
-/// 退出码和被这个信号杀死的进程在 shell 里看到的一样（128 加上信号的编号：130、143）。
+/// 等信号的任务：第一个 SIGINT（Ctrl-C）或 SIGTERM 开始优雅关闭。第二个信号由
+/// `exit_on_second_signal` 装的处理函数处理：立即退出，状态 130 或 143。
 async fn watch_signals(mut sigint: Signal, mut sigterm: Signal, room: Arc<Room>) {
     let name = tokio::select! {
         _ = sigint.recv() => "SIGINT",
@@ -568,14 +570,24 @@ async fn watch_signals(mut sigint: Signal, mut sigterm: Signal, room: Arc<Room>)
         }
     }
     room.stop.cancel();
-    let (name, code) = tokio::select! {
-        _ = sigint.recv() => ("SIGINT", 130),
-        _ = sigterm.recv() => ("SIGTERM", 143),
-    };
-    eprintln!("再次收到 {name}：立即退出");
-    std::process::exit(code);
 }
 // ANCHOR_END: signals
+
+// ANCHOR: second
+/// 第二个停止信号：不管程序正在做什么（哪怕卡在写满了的标准输出上），立即退出。
+/// 每个信号装两个处理函数，按装的顺序运行：第一个看 `again`，已经是 true 就调用 `_exit`
+/// （异步信号安全），退出状态是 128 加信号的编号，和被这个信号结束时 shell 看到的一样；
+/// 第二个把 `again` 设成 true。所以第一个信号只留下记号，第二个信号才让进程退出。
+fn exit_on_second_signal() -> Result<()> {
+    let again = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&again))
+            .context("无法安装信号处理函数")?;
+        signal_hook::flag::register(signal, Arc::clone(&again)).context("无法安装信号处理函数")?;
+    }
+    Ok(())
+}
+// ANCHOR_END: second
 
 /// 一个连接就是一个打开的文件（文件描述符）。把打开文件数的软上限提高到硬上限（`ulimit -Hn`），
 /// 返回最多能同时连着多少个客户端：硬上限不够 --max-clients 用时，说一行，按硬上限来。

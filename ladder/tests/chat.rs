@@ -669,11 +669,17 @@ fn a_second_signal_exits_at_once() {
                 "{server:?}: not at once"
             );
             assert_eq!(out.status.code(), Some(code), "{server:?}: {out:#?}");
-            one_stderr_line(
-                server,
-                &out,
-                &format!("再次收到 {}：立即退出", signal_name(sig)),
-            );
+            if matches!(server, Server::Python) {
+                // asyncio runs the handler in its event loop, which can still say why.
+                one_stderr_line(
+                    server,
+                    &out,
+                    &format!("再次收到 {}：立即退出", signal_name(sig)),
+                );
+            } else {
+                // The Rust servers exit from inside the signal handler (_exit), which says nothing.
+                assert_eq!(out.stderr, "", "{server:?}");
+            }
         }
     }
 }
