@@ -5,3 +5,4 @@
 pub mod book;
 
 pub use book_tests::common::*;
+pub mod search;
