@@ -49,6 +49,17 @@ pub struct Printed {
     pub characters: String,
 }
 
+/// Makes what GitHub Pages publishes: the book built into `site` (as `mdbook build` builds it),
+/// printed to the PDF file `pdf`, and a copy of that next to the pages (`site`/book.pdf), where
+/// the front page links to it.
+pub fn make_site(site: &Path, pdf: &Path) -> Result<Printed> {
+    crate::build::build_into(site)?;
+    let printed = print_book(site, pdf)?;
+    std::fs::copy(pdf, site.join(PDF_NAME))
+        .with_context(|| format!("copy the PDF into {}", site.display()))?;
+    Ok(printed)
+}
+
 /// Prints the book built in `book_dir` to the PDF file `out`.
 pub fn print_book(book_dir: &Path, out: &Path) -> Result<Printed> {
     let server = Server::start(book_dir.to_path_buf())?;

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 
 use book_tests::browser::{Browser, browser_command};
-use book_tests::build::{build, chapters};
-use book_tests::pdf::{check_glyphs, print_book, squeeze};
+use book_tests::build::chapters;
+use book_tests::pdf::{PDF_NAME, check_glyphs, make_site, squeeze};
 use book_tests::server::Server;
 use support::{root, run, tool_available};
 
@@ -126,13 +126,26 @@ fn the_pdf_has_every_chapter_page_numbers_a_chinese_font_and_vector_diagrams() {
     {
         return;
     }
-    let site = build();
+    // What the PDF command makes, in temporary folders instead of target/.
+    let site = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let file = out.path().join("book.pdf");
-    let printed = print_book(site.path(), &file).unwrap_or_else(|e| panic!("{e:#}"));
+    let file = out.path().join(PDF_NAME);
+    let printed = make_site(site.path(), &file).unwrap_or_else(|e| panic!("{e:#}"));
     let bytes = std::fs::read(&file).unwrap();
     assert_eq!(bytes.len(), printed.bytes);
     assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
+
+    // The front page links to the PDF, and in the site the link leads to it.
+    let front = std::fs::read_to_string(site.path().join("index.html")).unwrap();
+    assert!(
+        front.contains(&format!("href=\"{PDF_NAME}\"")),
+        "the front page does not link to {PDF_NAME}"
+    );
+    assert_eq!(
+        std::fs::read(site.path().join(PDF_NAME)).unwrap(),
+        bytes,
+        "the site's copy of the PDF differs"
+    );
 
     // pdftotext -raw keeps the order in which the text was drawn; pages end with a form feed.
     let text = poppler("pdftotext", &["-q", "-raw", "-enc", "UTF-8"], &file);
