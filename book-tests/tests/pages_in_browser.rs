@@ -42,22 +42,28 @@ const CHECK_PAGE_JS: &str = r#"(() => {
       if (r.width < 1 || r.height < 1) problems.push(`image shown with no size: ${name}`);
     }
   }
-  // An element is contained when it, or a box around it, scrolls or clips sideways and that box
-  // itself fits on the screen.
+  // Text may reach past the screen only inside a box of the page's content that scrolls or clips
+  // sideways and itself fits on the screen: a code block, a table's wrapper. The boxes around
+  // <main> (mdBook's .content scrolls, its body container clips) do not count: text that needs
+  // them is too wide.
+  const main = document.querySelector('main');
   const contained = new Map();
   const isContained = e => {
-    if (!e || e === document.body || e === document.documentElement) return false;
+    if (!e || e === document.body || e === document.documentElement || e.contains(main)) return false;
     if (contained.has(e)) return contained.get(e);
-    const style = getComputedStyle(e);
-    let result;
-    if (style.overflowX !== 'visible') {
-      result = e.getBoundingClientRect().right <= width + 1 || isContained(e.parentElement);
-    } else {
-      result = isContained(e.parentElement);
-    }
+    const result = (getComputedStyle(e).overflowX !== 'visible'
+      && e.getBoundingClientRect().right <= width + 1) || isContained(e.parentElement);
     contained.set(e, result);
     return result;
   };
+  // The boxes around <main> that scroll sideways would let the reader drag the whole text.
+  for (let e = main; e && e !== document.documentElement; e = e.parentElement) {
+    const style = getComputedStyle(e);
+    if (style.overflowX !== 'visible' && style.overflowX !== 'clip' && style.overflowX !== 'hidden'
+        && e.scrollWidth > e.clientWidth + 1) {
+      problems.push(`${describe(e).split('>')[0]}> scrolls sideways: ${e.scrollWidth}px of content in ${e.clientWidth}px`);
+    }
+  }
   const reported = new Set();
   const report = (e, what) => {
     if (reported.size < 10 && !reported.has(e)) {
@@ -434,10 +440,12 @@ fn the_page_check_sees_what_it_looks_for() {
         dir.path().join("page.html"),
         r#"<!DOCTYPE html><html><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"></head><body>
+<div class="content" style="overflow-y: auto"><main>
 <p id="long">averyveryveryveryveryveryveryveryveryveryveryveryverylongwordthatcannotbreak</p>
 <pre style="overflow-x: auto"><code>a code line that is much wider than any phone screen, and scrolls inside its box</code></pre>
 <img id="missing" src="missing.svg" alt="">
 <img id="good" src="good.svg" alt="">
+</main></div>
 <script>console.error('something broke');</script>
 </body></html>"#,
     )
@@ -455,7 +463,7 @@ fn the_page_check_sees_what_it_looks_for() {
     for expected in [
         "image not loaded: missing.svg",
         "text reaches past the screen (375px): <p#long>",
-        "the page scrolls sideways",
+        "<div.content> scrolls sideways",
         "console.error: something broke",
         "HTTP 404 for",
     ] {
