@@ -94,6 +94,12 @@ pub fn print_book(book_dir: &Path, out: &Path) -> Result<Printed> {
         bail!("cannot lay out the table of contents: {error}");
     }
     let headings: Vec<String> = serde_json::from_value(prepared["headings"].clone())?;
+    let clipped = clipped_on_paper(&mut browser)?;
+    ensure!(
+        clipped.is_empty(),
+        "on paper, these would be cut off at the right edge of the page:\n{}",
+        clipped.join("\n")
+    );
 
     let mut pdf = browser.print_to_pdf(print_settings())?;
     let mut chapter_pages = Vec::new();
@@ -193,6 +199,46 @@ fn unescape_xml(text: &str) -> String {
 pub fn squeeze(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
 }
+
+/// The width of the text on the page in CSS pixels: A4 (8.27 in) less the margins, at 96 to the
+/// inch, as Chromium lays out a page for printing.
+const PAPER_TEXT_WIDTH: u32 = ((8.27 - 0.6 - 0.6) * 96.0) as u32;
+
+/// What of the open page would be cut off on paper: laid out as for printing, on the width of
+/// the text of a page, a box of the content that scrolls sideways (a code block, a table's
+/// wrapper) but has more than it shows, or a picture, table or code block past the right edge.
+/// A screen scrolls them; paper cuts them off.
+pub fn clipped_on_paper(browser: &mut Browser) -> Result<Vec<String>> {
+    browser.call("Emulation.setEmulatedMedia", json!({"media": "print"}))?;
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": PAPER_TEXT_WIDTH, "height": 1000, "deviceScaleFactor": 1, "mobile": false}),
+    )?;
+    let found = browser.eval(CLIPPED_JS);
+    browser.call("Emulation.setEmulatedMedia", json!({"media": ""}))?;
+    browser.call("Emulation.clearDeviceMetricsOverride", json!({}))?;
+    Ok(serde_json::from_value(found?)?)
+}
+
+const CLIPPED_JS: &str = r#"(() => {
+  const main = document.querySelector('main') || document.body;
+  const right = main.getBoundingClientRect().right;
+  const describe = e => {
+    const text = (e.textContent || '').trim().replace(/\s+/g, ' ').slice(0, 60);
+    return `<${e.tagName.toLowerCase()}${e.className && typeof e.className === 'string' ? '.' + e.className.trim().split(/\s+/).join('.') : ''}> "${text}"`;
+  };
+  const cut = [];
+  for (const e of main.querySelectorAll('*')) {
+    if (cut.length >= 20 || e.getClientRects().length === 0) continue;
+    const style = getComputedStyle(e);
+    if (style.overflowX !== 'visible' && e.scrollWidth > e.clientWidth + 1) {
+      cut.push(`${describe(e)}: ${e.scrollWidth}px of content in ${e.clientWidth}px`);
+    } else if (e.matches('img, svg, table, pre, video') && e.getBoundingClientRect().right > right + 1) {
+      cut.push(`${describe(e)}: reaches ${Math.round(e.getBoundingClientRect().right - right)}px past the page`);
+    }
+  }
+  return cut;
+})()"#;
 
 /// What [`check_glyphs`] found.
 pub struct Glyphs {
@@ -337,6 +383,14 @@ const PREPARE_JS: &str = r##"(() => {
     .pdf-toc-dots { flex: 1; border-bottom: 1px dotted #999; margin: 0 0.5em; }
     .pdf-toc-page { min-width: 2em; text-align: right; }
     main img { break-inside: avoid; }
+    /* A screen scrolls a wide table; paper would cut it off. So the table takes the width of the
+       page, and its cells break long names (paths, code) where they must. */
+    .table-wrapper { overflow-x: visible; }
+    main table { width: 100%; }
+    main td, main th { overflow-wrap: anywhere; }
+    main td code, main th code { white-space: normal; overflow-wrap: anywhere; }
+    /* mdBook's print style wraps code lines at spaces; a longer word than a line breaks too. */
+    main pre, main pre code { overflow-wrap: anywhere; }
   `;
   document.head.append(style);
 

@@ -11,7 +11,7 @@ use std::process::Command;
 
 use book_tests::browser::{Browser, browser_command};
 use book_tests::build::chapters;
-use book_tests::pdf::{PDF_NAME, check_glyphs, make_site, squeeze};
+use book_tests::pdf::{PDF_NAME, check_glyphs, clipped_on_paper, make_site, squeeze};
 use book_tests::server::Server;
 use support::{root, run, tool_available};
 
@@ -306,5 +306,42 @@ fn the_glyph_check_sees_a_character_that_no_font_has() {
         glyphs.missing[0].starts_with('\u{17000}'),
         "{:?}",
         glyphs.missing
+    );
+}
+
+#[test]
+fn the_paper_check_sees_what_would_be_cut_off() {
+    if !tool_available(&browser_command()) {
+        return;
+    }
+    // A table in a wrapper that scrolls (as mdBook wraps tables), too wide for paper, and a long
+    // line of code in a block that wraps its lines (as mdBook's print style makes them): only the
+    // table is cut off.
+    let dir = tempfile::tempdir().unwrap();
+    let long = "a_long_name_without_spaces_".repeat(8);
+    std::fs::write(
+        dir.path().join("page.html"),
+        format!(
+            "<!DOCTYPE html><html><meta charset=\"utf-8\"><body><main>\
+             <div class=\"table-wrapper\" style=\"overflow-x: auto\"><table><tr><td>{long}</td>\
+             </tr></table></div>\
+             <pre style=\"overflow-x: auto; white-space: pre-wrap\"><code>{}</code></pre>\
+             </main></body></html>",
+            "word ".repeat(60)
+        ),
+    )
+    .unwrap();
+    let server = Server::start(dir.path().to_path_buf()).unwrap();
+    let mut browser = Browser::launch().unwrap();
+    browser.open(&server.url("page.html")).unwrap();
+    let cut = clipped_on_paper(&mut browser).unwrap();
+    assert!(
+        cut.iter().any(|c| c.starts_with("<div.table-wrapper>")),
+        "the wide table was not seen: {cut:?}"
+    );
+    assert!(
+        !cut.iter()
+            .any(|c| c.starts_with("<pre") || c.starts_with("<code")),
+        "the wrapped code block counts as cut off: {cut:?}"
     );
 }
