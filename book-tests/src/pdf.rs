@@ -94,7 +94,7 @@ pub fn print_book(book_dir: &Path, out: &Path) -> Result<Printed> {
         bail!("cannot lay out the table of contents: {error}");
     }
     let headings: Vec<String> = serde_json::from_value(prepared["headings"].clone())?;
-    let clipped = clipped_on_paper(&mut browser)?;
+    let clipped = fit_to_paper(&mut browser)?;
     ensure!(
         clipped.is_empty(),
         "on paper, these would be cut off at the right edge of the page:\n{}",
@@ -204,21 +204,38 @@ pub fn squeeze(text: &str) -> String {
 /// inch, as Chromium lays out a page for printing.
 const PAPER_TEXT_WIDTH: u32 = ((8.27 - 0.6 - 0.6) * 96.0) as u32;
 
-/// What of the open page would be cut off on paper: laid out as for printing, on the width of
-/// the text of a page, a box of the content that scrolls sideways (a code block, a table's
-/// wrapper) but has more than it shows, or a picture, table or code block past the right edge.
-/// A screen scrolls them; paper cuts them off.
-pub fn clipped_on_paper(browser: &mut Browser) -> Result<Vec<String>> {
+/// Lays the open page out as for printing, on the width of the text of a page, and makes it fit
+/// where it can: a table still wider than the page after the breaks that [`PREPARE_JS`] allows
+/// may break its cells' words anywhere. Returns what would still be cut off on paper: a box of
+/// the content that scrolls sideways (a code block, a table's wrapper) but has more than it
+/// shows, or a picture, table or code block past the right edge. A screen scrolls them; paper
+/// cuts them off.
+pub fn fit_to_paper(browser: &mut Browser) -> Result<Vec<String>> {
     browser.call("Emulation.setEmulatedMedia", json!({"media": "print"}))?;
     browser.call(
         "Emulation.setDeviceMetricsOverride",
         json!({"width": PAPER_TEXT_WIDTH, "height": 1000, "deviceScaleFactor": 1, "mobile": false}),
     )?;
-    let found = browser.eval(CLIPPED_JS);
+    let found = browser
+        .eval(FIT_TABLES_JS)
+        .and_then(|_| browser.eval(CLIPPED_JS));
     browser.call("Emulation.setEmulatedMedia", json!({"media": ""}))?;
     browser.call("Emulation.clearDeviceMetricsOverride", json!({}))?;
     Ok(serde_json::from_value(found?)?)
 }
+
+const FIT_TABLES_JS: &str = r#"(() => {
+  const main = document.querySelector('main') || document.body;
+  const right = main.getBoundingClientRect().right;
+  for (const table of main.querySelectorAll('table')) {
+    if (table.getBoundingClientRect().right > right + 1) {
+      for (const cell of table.querySelectorAll('td, th, td code, th code')) {
+        cell.style.overflowWrap = 'anywhere';
+      }
+    }
+  }
+  return true;
+})()"#;
 
 const CLIPPED_JS: &str = r#"(() => {
   const main = document.querySelector('main') || document.body;
@@ -384,15 +401,33 @@ const PREPARE_JS: &str = r##"(() => {
     .pdf-toc-page { min-width: 2em; text-align: right; }
     main img { break-inside: avoid; }
     /* A screen scrolls a wide table; paper would cut it off. So the table takes the width of the
-       page, and its cells break long names (paths, code) where they must. */
+       page, and the code in its cells may break after / _ . , ( : (marked below) and at spaces. */
     .table-wrapper { overflow-x: visible; }
     main table { width: 100%; }
-    main td, main th { overflow-wrap: anywhere; }
-    main td code, main th code { white-space: normal; overflow-wrap: anywhere; }
+    main td, main th { overflow-wrap: break-word; }
+    main td code, main th code { white-space: normal; }
     /* mdBook's print style wraps code lines at spaces; a longer word than a line breaks too. */
     main pre, main pre code { overflow-wrap: anywhere; }
   `;
   document.head.append(style);
+
+  // Places where code in a table may break: after a path's slash, a name's underscore or dot,
+  // an argument's comma or parenthesis, a path's colon.
+  for (const code of main.querySelectorAll('td code, th code')) {
+    const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+    const texts = [];
+    while (walker.nextNode()) texts.push(walker.currentNode);
+    for (const text of texts) {
+      const pieces = text.data.split(/(?<=[\/_.,(:])/);
+      if (pieces.length < 2) continue;
+      const fragment = document.createDocumentFragment();
+      pieces.forEach((piece, i) => {
+        if (i > 0) fragment.append(document.createElement('wbr'));
+        fragment.append(piece);
+      });
+      text.replaceWith(fragment);
+    }
+  }
 
   window.pdfSetPages = pages => {
     document.querySelectorAll('.pdf-toc-page').forEach((e, i) => { e.textContent = String(pages[i]); });

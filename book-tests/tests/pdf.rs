@@ -11,7 +11,7 @@ use std::process::Command;
 
 use book_tests::browser::{Browser, browser_command};
 use book_tests::build::chapters;
-use book_tests::pdf::{PDF_NAME, check_glyphs, clipped_on_paper, make_site, squeeze};
+use book_tests::pdf::{PDF_NAME, check_glyphs, fit_to_paper, make_site, squeeze};
 use book_tests::server::Server;
 use support::{root, run, tool_available};
 
@@ -310,15 +310,16 @@ fn the_glyph_check_sees_a_character_that_no_font_has() {
 }
 
 #[test]
-fn the_paper_check_sees_what_would_be_cut_off() {
+fn on_paper_a_wide_table_is_made_to_fit_and_what_cannot_fit_is_seen() {
     if !tool_available(&browser_command()) {
         return;
     }
-    // A table in a wrapper that scrolls (as mdBook wraps tables), too wide for paper, and a long
-    // line of code in a block that wraps its lines (as mdBook's print style makes them): only the
-    // table is cut off.
+    // A table in a wrapper that scrolls (as mdBook wraps tables), too wide for paper until its
+    // long name breaks; a long line of code in a block that wraps its lines (as mdBook's print
+    // style makes them); and a box that scrolls a picture wider than a page, which nothing makes
+    // fit.
     let dir = tempfile::tempdir().unwrap();
-    let long = "a_long_name_without_spaces_".repeat(8);
+    let long = "a_long_name_without_spaces_".repeat(8).replace('_', "x");
     std::fs::write(
         dir.path().join("page.html"),
         format!(
@@ -326,6 +327,7 @@ fn the_paper_check_sees_what_would_be_cut_off() {
              <div class=\"table-wrapper\" style=\"overflow-x: auto\"><table><tr><td>{long}</td>\
              </tr></table></div>\
              <pre style=\"overflow-x: auto; white-space: pre-wrap\"><code>{}</code></pre>\
+             <div id=\"wide\" style=\"overflow-x: auto\"><div style=\"width: 900px\">wide</div></div>\
              </main></body></html>",
             "word ".repeat(60)
         ),
@@ -334,14 +336,7 @@ fn the_paper_check_sees_what_would_be_cut_off() {
     let server = Server::start(dir.path().to_path_buf()).unwrap();
     let mut browser = Browser::launch().unwrap();
     browser.open(&server.url("page.html")).unwrap();
-    let cut = clipped_on_paper(&mut browser).unwrap();
-    assert!(
-        cut.iter().any(|c| c.starts_with("<div.table-wrapper>")),
-        "the wide table was not seen: {cut:?}"
-    );
-    assert!(
-        !cut.iter()
-            .any(|c| c.starts_with("<pre") || c.starts_with("<code")),
-        "the wrapped code block counts as cut off: {cut:?}"
-    );
+    let cut = fit_to_paper(&mut browser).unwrap();
+    assert_eq!(cut.len(), 1, "only the wide box cannot fit: {cut:?}");
+    assert!(cut[0].starts_with("<div> \"wide\""), "{cut:?}");
 }
