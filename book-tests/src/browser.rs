@@ -326,9 +326,16 @@ impl Browser {
 
     /// Evaluates an expression in the page and returns its value; a promise is awaited.
     pub fn eval(&mut self, expression: &str) -> Result<Value> {
-        let result = self.call(
+        self.eval_within(expression, STEP)
+    }
+
+    /// [`Browser::eval`] for a script that may take longer than one step (one that looks at
+    /// every character of the whole book).
+    pub fn eval_within(&mut self, expression: &str, limit: Duration) -> Result<Value> {
+        let result = self.call_within(
             "Runtime.evaluate",
             json!({"expression": expression, "awaitPromise": true, "returnByValue": true}),
+            limit,
         )?;
         if let Some(details) = result.get("exceptionDetails") {
             bail!(
@@ -477,7 +484,7 @@ impl Browser {
     pub fn print_to_pdf(&mut self, mut settings: Value) -> Result<Vec<u8>> {
         // A stream, read in pieces: a whole book in one WebSocket message would be too big.
         settings["transferMode"] = json!("ReturnAsStream");
-        let printed = self.call_within("Page.printToPDF", settings, 10 * STEP)?;
+        let printed = self.call_within("Page.printToPDF", settings, crate::pdf::LONG)?;
         let handle = printed["stream"]
             .as_str()
             .context("printToPDF returned no stream")?

@@ -9,12 +9,17 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::{Value, json};
 
 use crate::browser::Browser;
 use crate::server::Server;
+
+/// The longest that one step over the whole book may take (printing it, looking at each of its
+/// characters, reading it back): seconds on an idle machine, much longer on a busy one.
+pub const LONG: Duration = Duration::from_secs(180);
 
 /// The PDF's file name, in target/ and next to the pages of the published book (the front page
 /// links to it there).
@@ -89,7 +94,7 @@ pub fn print_book(book_dir: &Path, out: &Path) -> Result<Printed> {
         missing.join("\n")
     );
 
-    let prepared = browser.eval(PREPARE_JS)?;
+    let prepared = browser.eval_within(PREPARE_JS, LONG)?;
     if let Some(error) = prepared["error"].as_str() {
         bail!("cannot lay out the table of contents: {error}");
     }
@@ -172,10 +177,9 @@ pub fn outline(pdf: &[u8]) -> Result<Vec<(String, u32)>> {
     command
         .args(["-xml", "-i", "-q", "-stdout", "-l", "1"])
         .arg(&file);
-    let done = crate::common::run(command, b"");
-    ensure!(done.status.success(), "pdftohtml failed: {}", done.stderr);
+    let xml = crate::run_tool(command, LONG)?;
     let mut items = Vec::new();
-    for piece in done.stdout.split("<item page=\"").skip(1) {
+    for piece in xml.split("<item page=\"").skip(1) {
         let Some((page, rest)) = piece.split_once("\">") else {
             continue;
         };
@@ -217,8 +221,8 @@ pub fn fit_to_paper(browser: &mut Browser) -> Result<Vec<String>> {
         json!({"width": PAPER_TEXT_WIDTH, "height": 1000, "deviceScaleFactor": 1, "mobile": false}),
     )?;
     let found = browser
-        .eval(FIT_TABLES_JS)
-        .and_then(|_| browser.eval(CLIPPED_JS));
+        .eval_within(FIT_TABLES_JS, LONG)
+        .and_then(|_| browser.eval_within(CLIPPED_JS, LONG));
     browser.call("Emulation.setEmulatedMedia", json!({"media": ""}))?;
     browser.call("Emulation.clearDeviceMetricsOverride", json!({}))?;
     Ok(serde_json::from_value(found?)?)
@@ -270,7 +274,7 @@ pub struct Glyphs {
 /// the page's text on a canvas, in the font of the element around it, and compares the picture
 /// with the one drawn for code points that no font has.
 pub fn check_glyphs(browser: &mut Browser) -> Result<Glyphs> {
-    let found = browser.eval(GLYPHS_JS)?;
+    let found = browser.eval_within(GLYPHS_JS, LONG)?;
     Ok(Glyphs {
         missing: serde_json::from_value(found["missing"].clone())?,
         characters: found["characters"]

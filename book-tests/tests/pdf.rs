@@ -11,9 +11,10 @@ use std::process::Command;
 
 use book_tests::browser::{Browser, browser_command};
 use book_tests::build::chapters;
-use book_tests::pdf::{PDF_NAME, check_glyphs, fit_to_paper, make_site, squeeze};
+use book_tests::pdf::{LONG, PDF_NAME, check_glyphs, fit_to_paper, make_site, squeeze};
+use book_tests::run_tool;
 use book_tests::server::Server;
-use support::{root, run, tool_available};
+use support::{root, tool_available};
 
 /// Runs one of poppler's tools on `pdf` and returns what it printed.
 fn poppler(tool: &str, args: &[&str], pdf: &Path) -> String {
@@ -22,9 +23,7 @@ fn poppler(tool: &str, args: &[&str], pdf: &Path) -> String {
     if tool == "pdftotext" {
         command.arg("-");
     }
-    let done = run(command, b"");
-    assert!(done.status.success(), "{tool} failed: {}", done.stderr);
-    done.stdout
+    run_tool(command, LONG).unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 /// The font descriptors of a PDF as Chromium (Skia) writes them, uncompressed:
