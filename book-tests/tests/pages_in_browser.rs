@@ -224,10 +224,15 @@ fn choose_theme(browser: &mut Browser, theme: &str) {
         .wait_until("the theme menu to open", menu_open)
         .unwrap();
     browser.tap(&format!("#mdbook-theme-{theme}")).unwrap();
+    // mdBook switches the code's colours by disabling and enabling stylesheets; an enabled one
+    // is fetched again, and until it arrives code blocks do not scroll inside themselves.
     browser
         .wait_until(
-            &format!("the {theme} theme"),
-            &format!("document.documentElement.classList.contains('{theme}')"),
+            &format!("the {theme} theme with its stylesheets"),
+            &format!(
+                "document.documentElement.classList.contains('{theme}') && \
+                 [...document.querySelectorAll('link[rel=stylesheet]')].every(l => l.disabled || l.sheet)"
+            ),
         )
         .unwrap();
     browser.tap("#mdbook-theme-toggle").unwrap();
