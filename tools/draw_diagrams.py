@@ -14,7 +14,9 @@ W = 800
 SX, CX = 215, 585          # lifelines: server, client
 BW, BH = 300, 46           # call box size
 FONT = "'Noto Sans CJK SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif"
-MONO = "'DejaVu Sans Mono','Menlo','Consolas',monospace"
+# Chinese inside a monospace label falls back to the Simplified Chinese face, named here: left to
+# the system, it may be the Japanese one, whose forms differ (返, 骨, 直).
+MONO = "'DejaVu Sans Mono','Menlo','Consolas','Noto Sans CJK SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',monospace"
 INK, MUTED = '#1f2933', '#52606d'
 SERVER, CLIENT, BLOCK, NET = '#1c64b8', '#23803d', '#c2410c', '#6b21a8'
 

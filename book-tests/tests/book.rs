@@ -7,6 +7,7 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use book_tests::pdf::PDF_NAME;
 use mdbook_driver::MDBook;
 
 use support::book::build;
@@ -90,6 +91,11 @@ fn the_book_builds_without_warnings_and_every_link_resolves() {
                 page.parent().unwrap().join(file)
             };
             let resolved = normalize_path(&resolved);
+            // The PDF is put next to the pages when the site is made (tests/pdf.rs checks
+            // that the front page's link to it then resolves).
+            if resolved == dir.join(PDF_NAME) {
+                continue;
+            }
             if !resolved.exists() {
                 broken.push(format!("{name}: link to missing file {target}"));
                 continue;
@@ -250,6 +256,26 @@ fn the_configuration_is_what_the_readme_promises() {
     );
     let manifest = std::fs::read_to_string(root().join("book-tests/Cargo.toml")).unwrap();
     assert!(manifest.contains("mdbook-driver = { version = \"=0.5.4\""));
+}
+
+#[test]
+fn the_readme_and_the_pages_workflow_make_the_pdf_with_the_same_command() {
+    let command = "cargo run -p book-tests --example pdf";
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    assert!(readme.contains(command), "README.md must show `{command}`");
+    let workflow = std::fs::read_to_string(root().join(".github/workflows/pages.yml")).unwrap();
+    assert!(
+        workflow.contains(&format!("run: {command}")),
+        "the Pages workflow must run `{command}`"
+    );
+    // The command writes the site, PDF included, to target/book/ (book.toml's build-dir): that
+    // folder is what the workflow publishes.
+    let book = MDBook::load(root()).expect("load the book");
+    assert_eq!(book.config.build.build_dir, Path::new("target/book"));
+    assert!(
+        workflow.contains("path: target/book\n"),
+        "the Pages workflow must publish target/book"
+    );
 }
 
 #[test]

@@ -1,9 +1,8 @@
 //! Helpers for the book's tests: the process helpers of the examples' tests (tests/common at the
-//! repository root), and building the book with mdBook.
+//! repository root, compiled once into this package's library), and building the book.
 #![allow(dead_code, unused_imports)] // each test crate uses a different part of this module
 
 pub mod book;
-#[path = "../../../tests/common/mod.rs"]
-mod common;
 
-pub use common::*;
+pub use book_tests::common::*;
+pub mod search;
