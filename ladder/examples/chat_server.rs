@@ -34,10 +34,12 @@ const DEFAULT_MAX_CLIENTS: usize = 1000;
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// 停止时，每个连接最多再读这么多行：不陪一个不停发送的客户端一直读下去。
 const FINISH_LINES: usize = 64;
-/// 阻塞的 accept 和 write 最多等这么久就回来，看一眼该不该停下。
+/// 阻塞的 accept、read 和 write 最多等这么久就回来，看一眼该不该停下。
 const TICK: Duration = Duration::from_millis(200);
 /// 跟不上的客户端被断开以后，最多再等这么久，把写了一半的那一行和最后一句话写给它。
 const FINAL_LINE_TIMEOUT: Duration = Duration::from_secs(2);
+/// 说完最后一句话、半关闭以后，等客户端关闭连接：它安静了这么久还没关闭，就不再等。
+const LINGER: Duration = Duration::from_secs(1);
 /// 除了客户端的连接，进程自己还要用的文件描述符：标准输入输出、监听套接字、信号用的管道，留足余量。
 const SPARE_FDS: u64 = 16;
 /// 服务器关闭时，对每个客户端说的最后一句话。
@@ -97,6 +99,8 @@ struct Room {
     closed: Condvar,
     /// 每个发件箱最多排几行（--queue）。
     queue: usize,
+    /// 收到停止信号以后，最多再等多久（--grace）。
+    grace: Duration,
 }
 
 struct State {
@@ -112,12 +116,12 @@ struct State {
 /// 聊天室眼里的一个连接。
 struct Conn {
     addr: SocketAddr,
-    /// 和这个连接的读线程、写线程共用的套接字：用它 shutdown，叫醒阻塞在 read 上的读线程。
+    /// 和这个连接的读线程、写线程共用的套接字：宽限期到了，用它强行关闭连接。
     stream: Arc<TcpStream>,
     /// 它的发件箱：一个有界通道的发送端。None：不再给它发东西了
     /// （它离开了、被断开了，或者服务器正在关闭）。
     outbox: Option<SyncSender<Line>>,
-    /// 别人看到过它“加入了聊天室”：它离开时，也要告诉别人。
+    /// 别人看到过它“加入了聊天室”，还没看到它离开：它离开时，要告诉别人。
     joined: bool,
     /// 它的读线程还在读。
     reading: bool,
@@ -178,7 +182,6 @@ impl Room {
         };
         if state.stopping.is_some() {
             let _ = bye.line.set(STOPPING_LINE.to_string());
-            let _ = stream.shutdown(Shutdown::Read);
             // outbox 在这里被丢弃：写线程说完最后一句话就结束
         } else {
             let online = 1 + state.conns.values().filter(|c| c.outbox.is_some()).count();
@@ -232,7 +235,7 @@ impl Room {
     // ANCHOR_END: leave
 
     // ANCHOR: stop
-    /// 第一个停止信号：打印一行，叫醒所有的读线程，让它们读完已经到达的字节就结束。
+    /// 第一个停止信号：打印一行，记下时刻。读线程最多过 TICK 就会看到，读完已经到达的行就结束。
     /// 已经在停止了，返回 false。
     fn stop(&self, signal: &str) -> bool {
         let mut state = self.lock();
@@ -244,10 +247,6 @@ impl Room {
         if say!("收到 {signal}：不再接受新连接，正在关闭 {open} 个连接").is_err()
         {
             std::process::exit(0); // 标准输出被关闭了：安静地结束
-        }
-        // shutdown(Read)：阻塞在 read 上的读线程醒来，先读到已经到达的数据，然后读到 0。
-        for conn in state.conns.values() {
-            let _ = conn.stream.shutdown(Shutdown::Read);
         }
         if !state.conns.values().any(|c| c.reading) {
             close_outboxes(&mut state);
@@ -278,6 +277,15 @@ impl Room {
         self.lock().forced
     }
 
+    /// 和一个连接告别（等它关闭）最晚等到什么时候：正在关闭时是宽限期的结束，
+    /// 平时（它被断开了）是 FINAL_LINE_TIMEOUT 以后。
+    fn farewell_deadline(&self) -> Instant {
+        match self.stopping_since() {
+            Some(since) => since + self.grace,
+            None => Instant::now() + FINAL_LINE_TIMEOUT,
+        }
+    }
+
     // ANCHOR: grace
     /// 优雅关闭的最后一步：等所有连接都关闭，最多等到 `deadline`；到时候还没关的，强行关闭。
     fn wait_until_closed(&self, deadline: Instant) {
@@ -304,9 +312,11 @@ impl Room {
 }
 
 // ANCHOR: deliver
-/// 把一行放进除了 `from` 以外每个人的发件箱。谁的发件箱满了，谁就是跟不上了：断开它。
-/// 这里从不等待（`try_send`）：一个读得慢的客户端，只会让它自己被断开，不会拖慢别人。
+/// 把一行放进除了 `from` 以外每个人的发件箱。谁的发件箱满了，谁就是跟不上了：断开它，
+/// 马上告诉其他人它离开了。这里从不等待（`try_send`）：一个读得慢的客户端，
+/// 只会让它自己被断开，不会拖慢别人。
 fn deliver(state: &mut State, from: u64, line: &Line, queue: usize) {
+    let mut dropped = Vec::new(); // 这一次被断开的人
     for (&id, conn) in &mut state.conns {
         let Some(outbox) = conn.outbox.as_ref().filter(|_| id != from) else {
             continue;
@@ -319,12 +329,20 @@ fn deliver(state: &mut State, from: u64, line: &Line, queue: usize) {
                 ));
                 let _ = conn.bye.slow_since.set(Instant::now());
                 conn.outbox = None; // 不再给它发东西
-                // 叫醒它的读线程：它该离开了（别人会看到它“离开了聊天室”）。
-                let _ = conn.stream.shutdown(Shutdown::Read);
+                // 它的读线程最多过 TICK 就会看到 slow_since，结束；不等它，现在就告诉别人。
+                if conn.joined {
+                    conn.joined = false;
+                    dropped.push((id, conn.addr));
+                }
             }
             // 它的写线程已经结束了（发送出错）：不再给它发东西。
             Err(TrySendError::Disconnected(_)) => conn.outbox = None,
         }
+    }
+    // 每个人最多被断开一次（joined 已经是 false），所以这里的递归有尽头。
+    for (id, addr) in dropped {
+        let left = format!("*** {addr} 离开了聊天室\n");
+        deliver(state, id, &left.into_bytes().into(), queue);
     }
 }
 // ANCHOR_END: deliver
@@ -367,6 +385,7 @@ fn run() -> Result<()> {
         }),
         closed: Condvar::new(),
         queue: config.queue,
+        grace: config.grace,
     });
     {
         let room = Arc::clone(&room);
@@ -418,13 +437,10 @@ fn run() -> Result<()> {
 // ANCHOR: admit
 /// 一个刚接受的连接：登记，打印一行，交给它自己的线程；聊天室满了，就拒绝它。
 fn admit(room: &Arc<Room>, stream: TcpStream, addr: SocketAddr, config: &Config) -> Result<()> {
-    // 接受的套接字继承了监听套接字的读超时（Linux 复制了套接字选项）：读线程要的是一直等。
     // TCP_NODELAY：每一行写出去就马上发送，不让 Nagle 算法扣住等确认（聊天是一来一往的；
-    // Python 的 asyncio 默认就这样设置）。
-    if let Err(err) = stream
-        .set_read_timeout(None)
-        .and_then(|()| stream.set_nodelay(true))
-    {
+    // Python 的 asyncio 默认就这样设置）。接受的套接字继承了监听套接字的读超时（Linux 复制了
+    // 套接字选项）：不要紧，读线程自己会设它要的读超时。
+    if let Err(err) = stream.set_nodelay(true) {
         eprintln!("断开 {addr}：{err}");
         return Ok(());
     }
@@ -495,8 +511,30 @@ fn chat(
             .unwrap_or_else(|_| Err(anyhow!("写线程 panic 了"))),
         Err(err) => Err(anyhow::Error::new(err).context("无法创建写线程")),
     };
+    linger(stream, room.farewell_deadline());
     read.and(wrote)
 }
+
+// ANCHOR: linger
+/// 半关闭以后，等客户端关闭连接（read 返回 0），这期间它发来的数据只能丢掉。为什么不马上关闭？
+/// 关闭时接收缓冲区里有没读的数据，或者关闭以后又来了数据，内核就发 RST（复位），还在发送缓冲区里、
+/// 客户端还没读到的行和 FIN 都被扔掉。客户端安静了 LINGER 还没关闭，或者到了 `deadline`，就不再等。
+fn linger(mut stream: &TcpStream, deadline: Instant) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left.min(LINGER))).is_err() {
+            return;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return, // 超时了，或者连接出了错
+        }
+    }
+}
+// ANCHOR_END: linger
 // ANCHOR_END: serve
 
 // ANCHOR: read
@@ -509,20 +547,40 @@ fn read_lines(
     bye: &Bye,
     max_line: usize,
 ) -> Result<()> {
+    // 读超时当作“滴答”：read 最多等 TICK 就回来，看一眼该不该停下。别的线程没有办法打断阻塞的
+    // read；用 shutdown(Read) 叫醒它也不行，那样就再也等不到客户端的 FIN 了（见 linger）。
+    stream.set_read_timeout(Some(TICK))?;
     let mut reader = BufReader::new(stream);
     let mut line = Vec::new();
+    let mut shut = false; // 服务器正在关闭：只再读已经到达的行
     let mut late = 0; // 服务器开始停止以后，又读到了几行
     loop {
-        line.clear();
-        // take：这一次最多读 max_line 字节。没有换行符的超长行，也撑不大内存。
-        reader
-            .by_ref()
-            .take(max_line as u64)
-            .read_until(b'\n', &mut line)
-            .context("接收数据失败")?;
+        if bye.slow_since.get().is_some() {
+            bail!("跟不上：发件箱里已经排满了 {} 行（--queue）", room.queue);
+        }
+        if !shut && room.stopping() {
+            // 读超时改成 1 毫秒：接收缓冲区里有数据就马上读到，没有就很快返回。
+            shut = true;
+            stream.set_read_timeout(Some(Duration::from_millis(1)))?;
+        }
+        // take：这一次最多再读这么多字节。上一次超时以前读到的半行还在 line 里，也算在上限里；
+        // 没有换行符的超长行，也撑不大内存。
+        let limit = max_line.saturating_sub(line.len()) as u64;
+        match reader.by_ref().take(limit).read_until(b'\n', &mut line) {
+            Ok(_) => {}
+            // 等了一个 TICK 还没有一整行：已经读到的字节留在 line 里，回去看一眼标志。
+            Err(err) if is_timeout(&err) => {
+                if shut {
+                    return Ok(()); // 已经到达的行都读完了
+                }
+                continue;
+            }
+            Err(err) => return Err(err).context("接收数据失败"),
+        }
         if line.ends_with(b"\n") {
             room.relay(id, addr, &line);
-            if room.stopping() {
+            line.clear();
+            if shut {
                 late += 1;
                 if late == FINISH_LINES {
                     return Ok(());
@@ -531,11 +589,8 @@ fn read_lines(
             continue;
         }
         // 没有读到完整的一行：连接结束了（读到 0 字节），或者这一行太长了。
-        if bye.slow_since.get().is_some() {
-            bail!("跟不上：发件箱里已经排满了 {} 行（--queue）", room.queue);
-        }
-        if room.stopping() {
-            return Ok(()); // 服务器正在关闭：shutdown(Read) 让 read 返回了 0
+        if shut {
+            return Ok(()); // 服务器正在关闭
         }
         if line.len() == max_line {
             let _ = bye.line.set(format!(

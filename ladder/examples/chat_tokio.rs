@@ -10,14 +10,13 @@
 //! 服务器断开它，而不是让整个聊天室等它。服务器只在连接打开、关闭时各打印一行。
 
 use std::io::{ErrorKind, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use signal_hook::consts::{SIGINT, SIGTERM};
-use socket2::SockRef;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
@@ -42,6 +41,8 @@ const FINISH_LINES: usize = 64;
 const TICK: Duration = Duration::from_millis(200);
 /// 跟不上的客户端被断开以后，最多再等这么久，把写了一半的那一行和最后一句话写给它。
 const FINAL_LINE_TIMEOUT: Duration = Duration::from_secs(2);
+/// 说完最后一句话、半关闭以后，等客户端关闭连接：它安静了这么久还没关闭，就不再等。
+const LINGER: Duration = Duration::from_secs(1);
 /// 除了客户端的连接，进程自己还要用的文件描述符：标准输入输出、监听套接字、tokio 的 epoll
 /// 和唤醒用的描述符、信号用的管道，留足余量。
 const SPARE_FDS: u64 = 16;
@@ -137,6 +138,8 @@ struct Conn {
     slow: AtomicBool,
     /// 读的一半结束了：不会再有这个客户端说的话了。
     done_reading: CancellationToken,
+    /// 写的一半断开了它（跟不上）：读的一半不再读了。
+    kicked: CancellationToken,
 }
 // ANCHOR_END: types
 
@@ -295,7 +298,8 @@ fn admit(
 // ANCHOR_END: admit
 
 // ANCHOR: serve
-/// 服务一个客户端：读的一半和写的一半，在同一个任务里同时进行（`tokio::join!`）。
+/// 服务一个客户端：读的一半和写的一半，在同一个任务里轮流运行（`tokio::join!`）：
+/// 哪一半在等（等数据到达、等发送缓冲区有空位），另一半就接着跑。
 async fn serve(
     stream: TcpStream,
     addr: SocketAddr,
@@ -309,9 +313,10 @@ async fn serve(
         return turn_away(stream).await;
     };
     let (rd, mut wr) = stream.into_split();
+    let mut reader = BufReader::new(rd);
     let conn = &Conn::default();
-    let reading = async move {
-        let read = read_lines(rd, &tx, id, addr, room, conn).await;
+    let reading = async {
+        let read = read_lines(&mut reader, &tx, id, addr, room, conn).await;
         room.online.fetch_sub(1, Ordering::SeqCst);
         // 正常服务时，告诉其他人它离开了；服务器正在关闭时就不说了。
         if !room.stop.is_cancelled() {
@@ -327,49 +332,91 @@ async fn serve(
     };
     let writing = write_lines(&mut wr, &welcome, &mut rx, id, room, conn);
     let (read, wrote) = tokio::join!(reading, writing);
+    // 两半都结束了：最后一句话已经写出，连接已经半关闭。等客户端关闭连接再关闭，见 linger。
+    let deadline =
+        (!room.stop.is_cancelled()).then(|| tokio::time::Instant::now() + FINAL_LINE_TIMEOUT);
+    linger(&mut reader, deadline).await;
     read.and(wrote)
 }
 // ANCHOR_END: serve
 
+// ANCHOR: linger
+/// 半关闭以后，等客户端关闭连接（read 返回 0），这期间它发来的数据只能丢掉。为什么不马上关闭？
+/// 关闭时接收缓冲区里有没读的数据，或者关闭以后又来了数据，内核就发 RST（复位），还在发送缓冲区里、
+/// 客户端还没读到的行和 FIN 都被扔掉。客户端安静了 LINGER 还没关闭，或者到了 `deadline`，就不再等。
+/// 正在关闭时没有 `deadline`：宽限期到了，整个任务被丢弃。
+async fn linger<R: AsyncReadExt + Unpin>(reader: &mut R, deadline: Option<tokio::time::Instant>) {
+    let mut buf = [0u8; 4096];
+    loop {
+        let quiet = match deadline {
+            Some(deadline) => {
+                LINGER.min(deadline.saturating_duration_since(tokio::time::Instant::now()))
+            }
+            None => LINGER,
+        };
+        match tokio::time::timeout(quiet, reader.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return, // 对方关闭了，安静了 LINGER，到了期限，或者连接出了错
+        }
+    }
+}
+// ANCHOR_END: linger
+
 // ANCHOR: read
 /// 读的一半：一行一行地读客户端发来的消息，放进广播通道，直到客户端离开。
 async fn read_lines(
-    rd: OwnedReadHalf,
+    reader: &mut BufReader<OwnedReadHalf>,
     tx: &Tx,
     id: u64,
     addr: SocketAddr,
     room: &Room,
     conn: &Conn,
 ) -> Result<()> {
-    let mut reader = BufReader::new(rd);
     let mut line = Vec::new();
-    let mut shut = false;
+    let mut shut = false; // 服务器正在关闭：只再读已经到达的行
     let mut late = 0; // 服务器开始停止以后，又读到了几行
     loop {
-        tokio::select! {
-            complete = read_line(&mut reader, &mut line, room.max_line) => {
-                if !complete.context("接收数据失败")? {
-                    break;
-                }
-                // 被断开以后才读到的行，不再转发。
-                if !conn.slow.load(Ordering::SeqCst) {
-                    let mut bytes = format!("{addr}: ").into_bytes();
-                    bytes.extend_from_slice(&line); // 原样转发，不管是不是 UTF-8
-                    // 发送从不等待：通道满了，最旧的一行被覆盖。
-                    let _ = tx.send(Arc::new(Msg { from: id, bytes }));
-                }
-                line.clear();
-                if shut {
-                    late += 1;
-                    if late == FINISH_LINES {
-                        break;
-                    }
-                }
+        let complete = if shut {
+            // 1 毫秒内没有读到一整行：已经到达的行都读完了。
+            match tokio::time::timeout(
+                Duration::from_millis(1),
+                read_line(reader, &mut line, room.max_line),
+            )
+            .await
+            {
+                Ok(complete) => complete,
+                Err(_) => break,
             }
-            // 服务器要关闭了：shutdown(Read)，读完已经到达的字节，read 就返回 0。
-            () = room.stop.cancelled(), if !shut => {
-                shut = true;
-                let _ = SockRef::from(reader.get_ref().as_ref()).shutdown(Shutdown::Read);
+        } else {
+            tokio::select! {
+                complete = read_line(reader, &mut line, room.max_line) => complete,
+                // 服务器要关闭了：不再等新的行，只读已经到达的。
+                () = room.stop.cancelled() => {
+                    shut = true;
+                    continue;
+                }
+                // 写的一半断开了它：不再读了。
+                () = conn.kicked.cancelled() => break,
+            }
+        };
+        if !complete.context("接收数据失败")? {
+            break;
+        }
+        // 被断开以后才读到的行，不再转发。
+        if !conn.slow.load(Ordering::SeqCst) {
+            let mut bytes = format!("{addr}: ").into_bytes();
+            bytes.extend_from_slice(&line); // 原样转发，不管是不是 UTF-8
+            // 发送从不等待：通道满了，最旧的一行被覆盖。
+            let _ = tx.send(Arc::new(Msg { from: id, bytes }));
+            // 让出一下：读的一半和写的一半在同一个任务里。缓冲区里攒着很多行的时候，不让出的话，
+            // 读的一半一口气把它们全放进通道，写的一半轮不到去取，接收端就落后于它自己说的话了。
+            tokio::task::yield_now().await;
+        }
+        line.clear();
+        if shut {
+            late += 1;
+            if late == FINISH_LINES {
+                break;
             }
         }
     }
@@ -524,7 +571,7 @@ async fn kick(wr: &mut OwnedWriteHalf, rest: &[u8], room: &Room, conn: &Conn) ->
         room.capacity
     ));
     conn.slow.store(true, Ordering::SeqCst);
-    let _ = SockRef::from(wr.as_ref()).shutdown(Shutdown::Read);
+    conn.kicked.cancel(); // 读的一半不再读了（它会告诉别人这个客户端离开了）
     let last = conn.bye.get().map_or("", String::as_str);
     let finish = async {
         wr.write_all(rest).await?;
@@ -537,21 +584,15 @@ async fn kick(wr: &mut OwnedWriteHalf, rest: &[u8], room: &Room, conn: &Conn) ->
 }
 // ANCHOR_END: kick
 
-/// 服务器正在关闭时才轮到的连接：不让它加入聊天室。读完它已经发来的字节（免得关闭时复位），
-/// 说最后一句话，半关闭。
+/// 服务器正在关闭时才轮到的连接：不让它加入聊天室。说最后一句话，半关闭，
+/// 再等它关闭连接（见 linger：免得关闭时复位）。
 async fn turn_away(mut stream: TcpStream) -> Result<()> {
-    let _ = SockRef::from(&stream).shutdown(Shutdown::Read);
-    let mut buf = [0u8; 4096];
-    for _ in 0..FINISH_LINES {
-        if stream.read(&mut buf).await.context("接收数据失败")? == 0 {
-            break;
-        }
-    }
     stream
         .write_all(STOPPING_LINE.as_bytes())
         .await
         .context("发送数据失败")?;
     let _ = stream.shutdown().await;
+    linger(&mut stream, None).await;
     Ok(())
 }
 

@@ -581,6 +581,93 @@ fn sigterm_shuts_the_room_down_gracefully() {
     }
 }
 
+/// A client megabytes behind that keeps talking through the shutdown reads everything queued
+/// for it, the last line and a clean end of stream. The server must not close while the client
+/// still sends: a socket closed with unread data sends a reset, which throws away what was still
+/// in the server's send buffer (the lines, the last line and the FIN).
+#[test]
+fn a_client_that_keeps_talking_while_far_behind_still_gets_everything_at_shutdown() {
+    const LINES: usize = 40; // 40 lines of 64,000 bytes: 2.5 MB behind
+    for server in SERVERS {
+        let Some((mut proc, addr)) = server.start(&["--max-line", "65536", "--queue", "1000"])
+        else {
+            continue;
+        };
+        let mut others = join_all(addr, 2);
+        let behind = tcp_connect(addr);
+        let behind_name = behind.local_addr().unwrap().to_string();
+        for client in &mut others {
+            client.expect(&joined(&behind_name));
+        }
+        let talker = others[0].name.clone();
+        // Once the other one has them, they have been put in every queue.
+        for n in 0..LINES {
+            others[0].send(&numbered(n, 64_000));
+            others[1].expect(&said(&talker, &numbered(n, 64_000)));
+        }
+        wait_for_lines(&mut proc, "Client Address: ", 3);
+        // The one behind says a short line every 5 ms, until it has read the end of the stream
+        // (at most 2,000 lines: 10 seconds).
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let chatter = thread::spawn({
+            let (mut stream, done) = (behind.try_clone().unwrap(), done.clone());
+            move || {
+                for _ in 0..2000 {
+                    if done.load(std::sync::atomic::Ordering::SeqCst)
+                        || stream.write_all("我还在说话\n".as_bytes()).is_err()
+                    {
+                        break;
+                    }
+                    thread::sleep(Duration::from_millis(5));
+                }
+            }
+        });
+        signal(&proc, SIGINT);
+        assert_eq!(
+            proc.next_line(),
+            "收到 SIGINT：不再接受新连接，正在关闭 3 个连接",
+            "{server:?}"
+        );
+        let mut behind = Client::new(behind);
+        behind.expect(&welcome(&behind_name, 3));
+        for n in 0..LINES {
+            behind.expect(&said(&talker, &numbered(n, 64_000)));
+        }
+        behind.expect(STOPPING);
+        behind.expect_eof();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        chatter.join().unwrap();
+        drop(behind);
+        // The others hear it talk until the end.
+        for mut client in others {
+            while client.line() != STOPPING {}
+            client.expect_eof();
+        }
+        let out = proc.finish();
+        assert!(out.status.success(), "{server:?}: {out:#?}");
+        assert_eq!(out.stderr, "", "{server:?}: {out:#?}");
+    }
+}
+
+/// A client alone in the room that says 1000 lines at once is not "too slow": the lines it
+/// says itself are never queued for it (chat_tokio: the read half gives the write half a turn
+/// after each line, so that the write half skips them before they are 64 lines behind).
+#[test]
+fn a_client_that_says_many_lines_at_once_is_not_too_slow_for_its_own_lines() {
+    for server in SERVERS {
+        let Some((_proc, addr)) = server.start(&[]) else {
+            continue;
+        };
+        let mut alone = Client::join(addr, 1);
+        let burst: Vec<u8> = (0..1000)
+            .flat_map(|n| format!("第 {n} 行\n").into_bytes())
+            .collect();
+        alone.send(&burst);
+        // Nothing comes back, not even "too slow": just the end of the stream after it leaves.
+        alone.leave();
+    }
+}
+
 #[test]
 fn connections_waiting_in_the_backlog_at_shutdown_are_closed_cleanly_too() {
     for server in SERVERS {

@@ -216,15 +216,15 @@ fn too_long() -> Made {
 }
 
 /// The client that does not read: it connects, waits for Enter, then reads everything that came
-/// and prints how much, and the last line. (How much depends on the kernel's buffers and on how
-/// fast the server's writer thread ran: the test shows only the last line.)
+/// and prints the last line. (How much came before it depends on how fast the server's writer
+/// thread ran: a dozen lines or so; the test shows only the last line.)
 const NOT_READING: &str = "import socket; s = socket.create_connection(('127.0.0.1', 3214)); \
                            input('连上了，先不读。按回车开始读：'); \
                            data = b''.join(iter(lambda: s.recv(65536), b'')); \
-                           print(data.decode().splitlines()[-1])";
+                           print(data.decode('utf-8', 'replace').splitlines()[-1])";
 const NOT_READING_PROMPT: &str = "连上了，先不读。按回车开始读：";
 /// The flood: 100,000 long lines from another client, as fast as it can send them.
-const FLOOD_LINE: &str = "大家好，这是一行很长的消息，用来填满那个不读的客户端的缓冲区";
+const FLOOD_LINE: &str = "大家好，这是一行很长的消息，一口气发出十万行";
 const LINES: usize = 100_000;
 
 /// The client that does not read, running.
@@ -308,8 +308,9 @@ fn slow_reader() -> Made {
     server.wait_for("Client Address: ");
 
     // The flood, through chat_client. The test feeds its stdin, and pauses once the room has
-    // let the slow one go, so that terminal 2 reads before the flood has ended (as the reader
-    // does who presses Enter then).
+    // let the slow one go, until the server has closed that connection (a second or two later:
+    // it waits for the client to close, which it does not), so that the server's lines come
+    // in the same order every time.
     let (stdin, feed) = std::io::pipe().unwrap();
     let mut flood = Proc::spawn_with_stdin(client_of("chat_client")(server.addr), stdin);
     let (pause, paused_rx) = (mpsc::channel::<()>(), mpsc::channel::<()>());
@@ -336,14 +337,15 @@ fn slow_reader() -> Made {
     pause_tx.send(()).unwrap();
     paused.recv_timeout(STEP).expect("the feeder paused");
 
-    // Enter in terminal 2.
-    let last = not_reading.enter();
     server.wait_for("连接关闭：");
     resume_tx.send(()).unwrap();
     feeder.join().expect("the feeder");
     let out = flood.finish();
     out.assert_success();
     server.wait_for("连接关闭：");
+    // Enter in terminal 2, after the flood has ended: the last line was written long ago
+    // (the slow one had been sent only a few KB, so it fitted at once), and waits for it.
+    let last = not_reading.enter();
     let tail: Vec<&str> = out.stdout.lines().rev().take(3).collect();
     let tail: String = tail.iter().rev().map(|l| format!("{l}\n")).collect();
     let status = server.signal_and_wait(SIGINT);

@@ -25,6 +25,7 @@ USAGE = """用法：chat_server.py [地址] [--queue 行数] [--max-line 字节�
 
 FINISH_LINES = 64  # 停止时，每个连接最多再读这么多行：不陪一个不停发送的客户端一直读下去
 FINAL_LINE_TIMEOUT = 2  # 跟不上的客户端被断开以后，最多再等几秒，把最后一句话写给它
+LINGER = 1  # 说完最后一句话、半关闭以后，等客户端关闭连接：它安静了这么久还没关闭，就不再等
 SPARE_FDS = 16  # 留给客户端以外的文件描述符：标准输入、输出、错误，监听套接字，事件循环自己用的几个
 STOPPING_LINE = '*** 服务器正在关闭\n'.encode()
 
@@ -150,6 +151,9 @@ class Member:
         self.outbox_closed = False
         self.joined = False  # 别人看到过它“加入了聊天室”：它离开时，也要告诉别人
         self.reading = False  # 它的读还在进行
+        self.woken = False  # 已经叫醒过它的读了（只叫醒一次）
+        self.wake_pending = False  # 叫醒它的 CancelledError 还没到
+        self.task = asyncio.current_task()  # 读它的任务（handle）
         self.bye = None  # 最后对它说的一行：断开它的原因，或者“服务器正在关闭”
         self.slow = False  # 它因为跟不上被断开了
         self.send_error = None
@@ -181,16 +185,16 @@ def kick(m):
     m.bye = m.bye or f'*** 你跟不上聊天室的速度（落后超过 {QUEUE} 行），服务器断开了你的连接\n'.encode()
     m.slow = True
     m.sender.cancel()  # 写的任务正卡在 drain 上：取消它，它只再说最后一句话
-    shut_read(m)  # 叫醒读：它该离开了（别人会看到它“离开了聊天室”）
+    wake(m)  # 叫醒读：它该离开了（别人会看到它“离开了聊天室”）
 # ANCHOR_END: room
 
 
-def shut_read(m):
-    # shutdown(SHUT_RD)：读完已经到达的字节，就读到连接的结尾，和 Rust 版一样
-    try:
-        m.writer.get_extra_info('socket').shutdown(socket.SHUT_RD)
-    except OSError:
-        pass
+def wake(m):
+    # 读的任务正等在 readuntil 上：取消这一次等待（CancelledError），它回去看 stopping 和 slow。
+    # 不能用 shutdown(SHUT_RD) 叫醒它：那样就再也等不到客户端的 FIN 了（见 linger）
+    if m.reading and not m.woken:
+        m.woken = m.wake_pending = True
+        m.task.cancel()
 
 
 def close_outbox(m):
@@ -245,13 +249,18 @@ async def handle(reader, writer):
     say('Client Address:', addr)
     m.sender = asyncio.create_task(send_lines(m))
     if stopping:
-        m.bye = STOPPING_LINE  # 服务器正在关闭：不让它加入，读完它已经发来的字节，说最后一句话
-        shut_read(m)
+        m.bye = STOPPING_LINE  # 服务器正在关闭：不让它加入，读完它已经发来的行，说最后一句话
     else:
         join(m)
     why = await read_lines(m)
     leave(m)
-    await m.sender  # 写的任务写完剩下的行和最后一句话，关闭连接
+    await m.sender  # 写的任务写完剩下的行和最后一句话，半关闭连接
+    await linger(m)
+    m.writer.close()
+    try:
+        await m.writer.wait_closed()
+    except OSError:
+        pass
     why = why or m.send_error
     if why and not forced:
         # 这个客户端出了任何问题，都只断开它自己：在标准错误上说一行原因
@@ -266,9 +275,22 @@ async def read_lines(m):
     partial = b''
     late = 0  # 服务器开始停止以后，又读到了几行
     try:
-        while True:
+        while not m.slow:
             try:
-                line = await m.reader.readuntil(b'\n')  # 缓冲区最多攒 MAX_LINE 字节，见 main
+                if stopping:
+                    # 服务器正在关闭：只再读已经到达的行，1 毫秒内没有一整行就不读了
+                    line = await asyncio.wait_for(m.reader.readuntil(b'\n'), 0.001)
+                else:
+                    line = await m.reader.readuntil(b'\n')  # 缓冲区最多攒 MAX_LINE 字节，见 main
+            except asyncio.CancelledError:
+                if not m.wake_pending:
+                    raise  # 不是 wake 叫醒的：真的被取消了
+                # wake 叫醒了它（readuntil 被取消时，缓冲区里的字节原样留着）：回去看 stopping 和 slow
+                m.wake_pending = False
+                asyncio.current_task().uncancel()
+                continue
+            except asyncio.TimeoutError:
+                break
             except asyncio.IncompleteReadError as e:
                 partial = e.partial  # 连接结束了：最后不完整的一行（可能是空的）
                 break
@@ -311,14 +333,29 @@ async def send_lines(m):
     try:
         if m.bye:
             m.writer.write(m.bye)
+        m.writer.write_eof()  # 半关闭：FIN 排在所有的行后面，客户端读完它们，读到连接的结尾
         # 水位设成 0：drain 一直等到缓冲区里的字节全部交给了内核。跟不上的客户端最多等
-        # FINAL_LINE_TIMEOUT 秒。然后才 close：close 会让 asyncio 不再读这个连接
+        # FINAL_LINE_TIMEOUT 秒；别的客户端由宽限期兜底（到时候 main 强行关闭连接）
         m.writer.transport.set_write_buffer_limits(0)
         await asyncio.wait_for(m.writer.drain(), FINAL_LINE_TIMEOUT if m.slow else None)
-        m.writer.close()
-        await m.writer.wait_closed()
     except (asyncio.TimeoutError, OSError):
         m.writer.transport.abort()  # 写不出去：直接关闭，缓冲区里剩下的字节不要了
+
+
+async def linger(m):
+    # 半关闭以后，等客户端关闭连接（读到 b''），这期间它发来的数据只能丢掉。为什么不马上关闭？关闭时
+    # 接收缓冲区里有没读的数据，或者关闭以后又来了数据，内核就发 RST（复位），还没发出去的行和 FIN
+    # 都被扔掉。客户端安静了 LINGER 秒还没关闭就不再等；被断开的客户端最多等 FINAL_LINE_TIMEOUT 秒，
+    # 正在关闭时由宽限期兜底
+    loop = asyncio.get_running_loop()
+    deadline = None if stopping else loop.time() + FINAL_LINE_TIMEOUT
+    try:
+        while True:
+            quiet = LINGER if deadline is None else min(LINGER, deadline - loop.time())
+            if quiet <= 0 or not await asyncio.wait_for(m.reader.read(65536), quiet):
+                return
+    except (asyncio.TimeoutError, OSError):
+        pass
 # ANCHOR_END: send
 
 
@@ -347,7 +384,7 @@ def on_signal(name, code):
         task.add_done_callback(tasks.discard)
     server.close()  # 关闭监听套接字：从此新的连接请求被内核拒绝
     for m in conns:
-        shut_read(m)
+        wake(m)
     if not any(m.reading for m in conns):
         close_all_outboxes()
     stopped.set()
