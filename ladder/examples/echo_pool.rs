@@ -228,9 +228,13 @@ impl Stop {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// 收到第一个停止信号：记下期限，立起标志。工作线程和 accept 循环最多过 TICK 就会看到它。
-    fn begin(&self, signal: i32, grace: Duration) {
+    /// 收到第一个停止信号：记下期限。
+    fn set_deadline(&self, grace: Duration) {
         let _ = self.deadline.set(Instant::now() + grace);
+    }
+
+    /// 立起标志。工作线程和 accept 循环最多过 TICK 就会看到它。
+    fn begin(&self, signal: i32) {
         self.signal.store(signal, Ordering::SeqCst);
     }
 
@@ -273,8 +277,8 @@ fn watch_signals(stop: Arc<Stop>, grace: Duration) -> Result<()> {
             let Some(first) = signals.forever().next() else {
                 return;
             };
-            stop.begin(first, grace);
-            // 宽限期：这个线程计时。先开始计时，再打印：标准输出要是卡住了（比如接在暂停了的
+            stop.set_deadline(grace);
+            // 宽限期：另一个线程计时。先开始计时，再打印：标准输出要是卡住了（比如接在暂停了的
             // `less` 后面），计时照样进行。
             let timer = Arc::clone(&stop);
             thread::spawn(move || {
@@ -294,6 +298,8 @@ fn watch_signals(stop: Arc<Stop>, grace: Duration) -> Result<()> {
             {
                 std::process::exit(0); // 标准输出被关闭了：安静地结束
             }
+            // 说完那一行再立标志：不然主线程可能抢先收完尾、结束进程，那一行就没说出来。
+            stop.begin(first);
         })
         .context("无法创建等信号的线程")?;
     Ok(())
