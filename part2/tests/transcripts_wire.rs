@@ -123,8 +123,6 @@ fn half_close_steps() -> Vec<(&'static str, String)> {
     let addr: SocketAddr = server.next_line().parse().expect("an address first");
     let port = addr.port();
     let mut ports = Ports::new(port);
-    let filter = port_filter(port);
-    let ss_args = ["-tan", filter.as_str()];
     let mut capture = capture_or_skip(port);
 
     let mut client = Running::spawn({
@@ -139,6 +137,10 @@ fn half_close_steps() -> Vec<(&'static str, String)> {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no client port in {opened:?}"));
     ports.show(client_port);
+    // The book shows `ss` filtered by the server's port (SS); the test asks for this one connection
+    // only, which prints the same lines, and nothing an earlier test left on a reused port.
+    let filter = pair_filter(port, client_port);
+    let ss_args = ["-tan", filter.as_str()];
     client.type_line("hello");
     assert_eq!(client.next_line(), "hello");
     if let Some(capture) = &mut capture {

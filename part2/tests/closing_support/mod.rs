@@ -276,6 +276,17 @@ pub fn port_filter(port: u16) -> String {
     format!("( sport = :{port} or dport = :{port} )")
 }
 
+/// An `ss` filter for the listening socket on `server` and its one connection with `client`: what
+/// `port_filter(server)` shows when nothing else uses the server's port, without the TIME-WAIT
+/// sockets that an earlier test may have left on a port the system hands out again. (A listening
+/// socket's peer port is 0.)
+pub fn pair_filter(server: u16, client: u16) -> String {
+    format!(
+        "( sport = :{server} and ( dport = :{client} or dport = :0 ) ) or \
+         ( sport = :{client} and dport = :{server} )"
+    )
+}
+
 /// What a tcpdump could not do: not installed (failure in CI), or no permission to capture.
 pub enum NoCapture {
     Missing,
