@@ -118,6 +118,8 @@ struct Plan {
     open_connections: Option<&'static [usize]>,
     /// strace：每种配置（连接数，每个连接几条）。
     strace: &'static [(usize, u64)],
+    /// 这些服务器 1 个连接的闭环，再换两种放法（不管、挤在一个核上）各量一次。
+    placement_servers: &'static [&'static str],
 }
 
 fn plan(scale: Scale) -> Plan {
@@ -131,6 +133,7 @@ fn plan(scale: Scale) -> Plan {
             closed_connections: None,
             open_connections: None,
             strace: &[(1, 10_000), (100, 100)],
+            placement_servers: &["echo_iterative", "echo_threads", "echo_tokio"],
         },
         Scale::Quick => Plan {
             warmup: 0.3,
@@ -141,6 +144,7 @@ fn plan(scale: Scale) -> Plan {
             closed_connections: Some(&[1, 100]),
             open_connections: Some(&[]),
             strace: &[],
+            placement_servers: &[],
         },
         Scale::Smoke => Plan {
             warmup: 0.0,
@@ -151,6 +155,7 @@ fn plan(scale: Scale) -> Plan {
             closed_connections: Some(&[1, 4]),
             open_connections: Some(&[4]),
             strace: &[(1, 50)],
+            placement_servers: &[],
         },
     }
 }
@@ -204,21 +209,26 @@ fn run() -> Result<()> {
     let began = Instant::now();
     let machine = machine(&root);
 
-    let cells = cells(&plan, &servers);
+    // 两个核以上、有 taskset，才能把服务器和负载生成器分开放。
+    let can_pin = thread::available_parallelism().is_ok_and(|n| n.get() >= 2) && tool_found("taskset");
+    let cells = cells(&plan, &servers, can_pin);
     let mut results: Vec<Value> = Vec::new();
-    for (i, (server, connections, mode)) in cells.iter().enumerate() {
-        let cell = Cell::new(&plan, server, *connections, *mode);
+    for (i, (server, cell)) in cells.iter().enumerate() {
         let took = Instant::now();
         // 一个格子失败了（比如 echo_bench 到期限还没结束），记下原因，接着量别的格子。
-        let mut value = run_cell(&root, &bin, server, &cell).unwrap_or_else(|err| {
+        let mut value = run_cell(&root, &bin, server, cell).unwrap_or_else(|err| {
             json!({
-                "server": server.name,
-                "connections": connections,
-                "mode": if *mode == Mode::Closed { "closed" } else { "open" },
-                "bench_args": cell.args(),
                 "failed": format!("{err:#}"),
             })
         });
+        value["server"] = json!(server.name);
+        value["connections"] = json!(cell.connections);
+        value["mode"] = json!(if cell.mode == Mode::Closed { "closed" } else { "open" });
+        value["bench_args"] = json!(cell.args());
+        value["placement"] = json!(cell.placement.name());
+        if cell.experiment {
+            value["experiment"] = json!("placement");
+        }
         value["wall_s"] = json!(round(took.elapsed().as_secs_f64(), 1));
         eprintln!(
             "[{:>3}/{}] {}",
@@ -297,9 +307,15 @@ enum Mode {
     Open,
 }
 
-/// 要量的所有格子：（服务器，连接数，发法）。
-fn cells<'a>(plan: &Plan, servers: &[&'a Server]) -> Vec<(&'a Server, usize, Mode)> {
+/// 要量的所有格子。1 个连接的格子把服务器和负载生成器分开放在两个核上（能用 taskset 的话）；
+/// `plan.placement_servers` 里的服务器，1 个连接的闭环再换两种放法各量一次，作对照。
+fn cells<'a>(plan: &Plan, servers: &[&'a Server], can_pin: bool) -> Vec<(&'a Server, Cell)> {
     let mut cells = Vec::new();
+    let one = if can_pin {
+        Placement::Apart
+    } else {
+        Placement::Free
+    };
     for &server in servers {
         let own = server.connections;
         let most = own.iter().copied().max().unwrap_or(1);
@@ -310,17 +326,26 @@ fn cells<'a>(plan: &Plan, servers: &[&'a Server]) -> Vec<(&'a Server, usize, Mod
                 Some(list) => list.iter().copied().filter(|&n| n <= most).collect(),
             }
         };
-        for n in pick(plan.closed_connections) {
-            cells.push((server, n, Mode::Closed));
-        }
         let open = match plan.open_connections {
             Some([]) => Vec::new(),
             // 只有一个连接的服务器，开环也只量 1 个连接。
             Some(_) if own == ONE => vec![1],
             other => pick(other),
         };
-        for n in open {
-            cells.push((server, n, Mode::Open));
+        let modes = pick(plan.closed_connections)
+            .into_iter()
+            .map(|n| (n, Mode::Closed))
+            .chain(open.into_iter().map(|n| (n, Mode::Open)));
+        for (n, mode) in modes {
+            let placement = if n == 1 { one } else { Placement::Free };
+            cells.push((server, Cell::new(plan, server, n, mode, placement)));
+        }
+        if can_pin && plan.placement_servers.contains(&server.name) {
+            for placement in [Placement::Free, Placement::Together] {
+                let mut cell = Cell::new(plan, server, 1, Mode::Closed, placement);
+                cell.experiment = true;
+                cells.push((server, cell));
+            }
         }
     }
     cells
@@ -333,10 +358,65 @@ struct Cell {
     warmup: f64,
     duration: f64,
     rate: Option<f64>,
+    placement: Placement,
+    /// 不属于矩阵的一次实验（同一个格子换一种放法），表和图里单独列出。
+    experiment: bool,
 }
 
+// ANCHOR: placement
+/// 服务器和负载生成器放在哪个核上。
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Placement {
+    /// 不管：调度器决定（多个连接时都这样）。
+    Free,
+    /// 分开：服务器只在 CPU 1 上，负载生成器只在 CPU 0 上（`taskset -c`）。1 个连接时这样：
+    /// 不然往返时间取决于调度器把两个进程放在同一个核上还是两个核上，能差好几倍。
+    Apart,
+    /// 挤在一起：两个都只在 CPU 0 上。只用于对照的实验。
+    Together,
+}
+
+impl Placement {
+    /// （服务器的 CPU，负载生成器的 CPU），给 `taskset -c`。
+    fn cpus(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Placement::Free => None,
+            Placement::Apart => Some(("1", "0")),
+            Placement::Together => Some(("0", "0")),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Placement::Free => "free",
+            Placement::Apart => "apart",
+            Placement::Together => "together",
+        }
+    }
+}
+
+/// 在 `cpus` 指定的核上运行（`taskset -c 1 程序 参数`：taskset 设好 CPU 亲和性，再 exec 程序，
+/// 进程号不变）；`cpus` 为 None 时照常运行。
+fn pinned(program: impl AsRef<std::ffi::OsStr>, cpus: Option<&str>) -> Command {
+    match cpus {
+        None => Command::new(program),
+        Some(cpus) => {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", cpus]).arg(program);
+            cmd
+        }
+    }
+}
+// ANCHOR_END: placement
+
 impl Cell {
-    fn new(plan: &Plan, server: &Server, connections: usize, mode: Mode) -> Cell {
+    fn new(
+        plan: &Plan,
+        server: &Server,
+        connections: usize,
+        mode: Mode,
+        placement: Placement,
+    ) -> Cell {
         let long =
             mode == Mode::Open && connections == 10_000 && plan.long_servers.contains(&server.name);
         Cell {
@@ -349,6 +429,8 @@ impl Cell {
                 plan.duration
             },
             rate: (mode == Mode::Open).then(|| plan.open_total_rate / connections as f64),
+            placement,
+            experiment: false,
         }
     }
 
@@ -372,9 +454,10 @@ impl Cell {
 // ANCHOR: run-cell
 /// 量一个格子：启动服务器，用 echo_bench 加上负载，同时从 /proc 读服务器的状态，最后停掉服务器。
 fn run_cell(root: &Path, bin: &Path, server: &Server, cell: &Cell) -> Result<Value> {
-    let mut srv = Running::start(root, bin, server)?;
+    let cpus = cell.placement.cpus();
+    let mut srv = Running::start(root, bin, server, cpus.map(|c| c.0))?;
     let idle = status(srv.pid).unwrap_or_default();
-    let mut bench = Command::new(bin.join("echo_bench"));
+    let mut bench = pinned(bin.join("echo_bench"), cpus.map(|c| c.1));
     bench
         .arg(srv.addr.as_str())
         .args(cell.args())
@@ -454,6 +537,17 @@ fn run_cell(root: &Path, bin: &Path, server: &Server, cell: &Cell) -> Result<Val
             "voluntary_ctxt": end.generator.voluntary.saturating_sub(start.generator.voluntary),
             "involuntary_ctxt": end.generator.involuntary.saturating_sub(start.generator.involuntary),
         },
+        // 测量期间别的程序（不是服务器，也不是负载生成器）用掉的 CPU：机器不安静时，这个数就大。
+        "others_cpu_percent": round(
+            100.0
+                * ((end.machine_busy_s - start.machine_busy_s)
+                    - (end.server.cpu_s - start.server.cpu_s)
+                    - (end.generator.cpu_s - start.generator.cpu_s))
+                    .max(0.0)
+                / window,
+            1
+        ),
+        "softirq_cpu_percent": round(100.0 * (end.softirq_s - start.softirq_s) / window, 1),
         "window_s": round(window, 3),
     }))
 }
@@ -508,6 +602,30 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// 整台机器忙着的 CPU 时间：/proc/stat 第一行（所有核加起来）里除了 idle、iowait 和软中断的各项；
+/// 和软中断的时间。秒。
+fn machine_busy() -> (f64, f64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = text.lines().find(|l| l.starts_with("cpu ")) else {
+        return (0.0, 0.0);
+    };
+    let ticks: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    // user nice system idle iowait irq softirq steal
+    let busy: f64 = ticks
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| ![3, 4, 6].contains(i))
+        .map(|(_, t)| t)
+        .sum();
+    let softirq = ticks.get(6).copied().unwrap_or(0.0);
+    (busy / 100.0, softirq / 100.0)
+}
+
 /// 上下文切换：/proc/PID/status 里的只是主线程的，要把 /proc/PID/task/*/status 加起来。
 fn context_switches(pid: u32) -> (u64, u64) {
     let (mut voluntary, mut involuntary) = (0, 0);
@@ -537,6 +655,10 @@ struct Snapshot {
     at: f64,
     server: Status,
     generator: Status,
+    /// 整台机器所有核忙着的时间（秒），不含软中断：减去服务器和负载生成器的，就是别的程序用掉的。
+    machine_busy_s: f64,
+    /// 所有核花在软中断上的时间（秒）：回环地址上收发包的大部分工作在这里，不算在哪个进程头上。
+    softirq_s: f64,
 }
 
 impl Snapshot {
@@ -547,10 +669,13 @@ impl Snapshot {
             (s.voluntary, s.involuntary) = context_switches(pid);
             s
         };
+        let (busy, softirq) = machine_busy();
         Snapshot {
             at: since_start(),
             server: of(server),
             generator: of(generator),
+            machine_busy_s: busy,
+            softirq_s: softirq,
         }
     }
 }
@@ -661,11 +786,11 @@ struct ServerOutput {
 impl Running {
     // ANCHOR: start
     /// 启动服务器，绑定 127.0.0.1:0，从它的第一行输出读到端口。
-    fn start(root: &Path, bin: &Path, server: &Server) -> Result<Running> {
+    fn start(root: &Path, bin: &Path, server: &Server, cpus: Option<&str>) -> Result<Running> {
         let mut cmd = if server.lang == "rust" {
-            Command::new(bin.join(server.program))
+            pinned(bin.join(server.program), cpus)
         } else {
-            let mut cmd = Command::new("python3");
+            let mut cmd = pinned("python3", cpus);
             cmd.arg(root.join(server.program));
             // 和读者在终端里运行时一样：不强迫 Python 每次 print 都立刻写出。
             cmd.env_remove("PYTHONUNBUFFERED");
@@ -769,7 +894,7 @@ fn count_syscalls(
     connections: usize,
     messages: u64,
 ) -> Result<Value> {
-    let mut srv = Running::start(root, bin, server)?;
+    let mut srv = Running::start(root, bin, server, None)?;
     let dir = std::env::temp_dir().join(format!("bench-ladder-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let table = dir.join(format!("{}-{connections}.txt", server.name));
@@ -912,13 +1037,23 @@ fn report(data: &Value) -> String {
         text(&m["load_before"]),
         text(&m["load_after"])
     );
-    let cells: Vec<&Value> = data["cells"]
+    let all: Vec<&Value> = data["cells"]
         .as_array()
         .map(|a| a.iter().collect())
         .unwrap_or_default();
+    // 矩阵里的格子；换了放法的对照实验另列一张表。
+    let cells: Vec<&Value> = all
+        .iter()
+        .copied()
+        .filter(|c| c.get("experiment").is_none())
+        .collect();
     let size = data["settings"]["size"].as_u64().unwrap_or(64);
 
-    out += &format!("\n闭环：每个连接发一条 {size} 字节的消息，等到回显再发下一条\n");
+    out += &format!(
+        "\n闭环：每个连接发一条 {size} 字节的消息，等到回显再发下一条\n\
+         （CPU 是测量期间用掉的 CPU 时间占墙上时间的百分比，100% 是一个核；\
+         “其他”是别的程序用掉的）\n"
+    );
     let mut rows = vec![row(&[
         "服务器",
         "连接",
@@ -929,6 +1064,7 @@ fn report(data: &Value) -> String {
         "错误",
         "服务器 CPU",
         "生成器 CPU",
+        "其他",
     ])];
     for c in cells.iter().filter(|c| c["mode"] == "closed") {
         if let Some(why) = failed(c) {
@@ -946,9 +1082,48 @@ fn report(data: &Value) -> String {
             errors(b),
             percent(&c["server_stats"]["cpu_percent"]),
             percent(&c["generator_stats"]["cpu_percent"]),
+            percent(&c["others_cpu_percent"]),
         ]);
     }
     out += &table(&rows);
+
+    // 1 个连接：服务器和负载生成器放在哪个核上。
+    let placed: Vec<&Value> = all
+        .iter()
+        .copied()
+        .filter(|c| c["connections"] == 1 && c["mode"] == "closed")
+        .filter(|c| c.get("experiment").is_some() || c["placement"] == "apart")
+        .filter(|c| {
+            all.iter()
+                .any(|e| e.get("experiment").is_some() && e["server"] == c["server"])
+        })
+        .collect();
+    if !placed.is_empty() {
+        out += "\n1 个连接的闭环，换一种放法：分开（服务器在 CPU 1，生成器在 CPU 0）、\
+                不管（调度器决定）、挤在一起（都在 CPU 0）\n";
+        let mut rows = vec![row(&["服务器", "放法", "msg/s", "p50", "p99", "服务器 CPU", "生成器 CPU"])];
+        for c in placed {
+            let name = match c["placement"].as_str() {
+                Some("apart") => "分开",
+                Some("together") => "挤在一起",
+                _ => "不管",
+            };
+            if failed(c).is_some() {
+                continue;
+            }
+            let b = &c["bench"];
+            rows.push(vec![
+                text(&c["server"]),
+                name.to_string(),
+                format!("{:.0}", b["msg_per_s"].as_f64().unwrap_or(0.0)),
+                micros(&b["latency_us"]["p50"]),
+                micros(&b["latency_us"]["p99"]),
+                percent(&c["server_stats"]["cpu_percent"]),
+                percent(&c["generator_stats"]["cpu_percent"]),
+            ]);
+        }
+        out += &table(&rows);
+    }
 
     let open: Vec<&&Value> = cells.iter().filter(|c| c["mode"] == "open").collect();
     if !open.is_empty() {
@@ -1085,7 +1260,7 @@ fn report(data: &Value) -> String {
 fn targets(data: &Value) -> Vec<(bool, String)> {
     let cells: Vec<&Value> = data["cells"]
         .as_array()
-        .map(|a| a.iter().collect())
+        .map(|a| a.iter().filter(|c| c.get("experiment").is_none()).collect())
         .unwrap_or_default();
     let find = |server: &str, n: u64, mode: &str| {
         cells
@@ -1282,7 +1457,7 @@ fn round(x: f64, digits: i32) -> f64 {
 fn one_line(name: &str, v: &Value) -> String {
     let b = &v["bench"];
     format!(
-        "{name} {} 个连接 {}：{:.0} msg/s，p99 {}，错误 {}，服务器 CPU {}，生成器 CPU {}（{} s）",
+        "{name} {} 个连接 {}：{:.0} msg/s，p99 {}，错误 {}，服务器 CPU {}，生成器 CPU {}，其他 {}（{} s）",
         v["connections"],
         if v["mode"] == "closed" {
             "闭环"
@@ -1294,6 +1469,7 @@ fn one_line(name: &str, v: &Value) -> String {
         errors(b),
         percent(&v["server_stats"]["cpu_percent"]),
         percent(&v["generator_stats"]["cpu_percent"]),
+        percent(&v["others_cpu_percent"]),
         v["wall_s"],
     )
 }
