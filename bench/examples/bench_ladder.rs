@@ -210,7 +210,8 @@ fn run() -> Result<()> {
     let machine = machine(&root);
 
     // 两个核以上、有 taskset，才能把服务器和负载生成器分开放。
-    let can_pin = thread::available_parallelism().is_ok_and(|n| n.get() >= 2) && tool_found("taskset");
+    let can_pin =
+        thread::available_parallelism().is_ok_and(|n| n.get() >= 2) && tool_found("taskset");
     let cells = cells(&plan, &servers, can_pin);
     let mut results: Vec<Value> = Vec::new();
     for (i, (server, cell)) in cells.iter().enumerate() {
@@ -223,7 +224,11 @@ fn run() -> Result<()> {
         });
         value["server"] = json!(server.name);
         value["connections"] = json!(cell.connections);
-        value["mode"] = json!(if cell.mode == Mode::Closed { "closed" } else { "open" });
+        value["mode"] = json!(if cell.mode == Mode::Closed {
+            "closed"
+        } else {
+            "open"
+        });
         value["bench_args"] = json!(cell.args());
         value["placement"] = json!(cell.placement.name());
         if cell.experiment {
@@ -1101,7 +1106,15 @@ fn report(data: &Value) -> String {
     if !placed.is_empty() {
         out += "\n1 个连接的闭环，换一种放法：分开（服务器在 CPU 1，生成器在 CPU 0）、\
                 不管（调度器决定）、挤在一起（都在 CPU 0）\n";
-        let mut rows = vec![row(&["服务器", "放法", "msg/s", "p50", "p99", "服务器 CPU", "生成器 CPU"])];
+        let mut rows = vec![row(&[
+            "服务器",
+            "放法",
+            "msg/s",
+            "p50",
+            "p99",
+            "服务器 CPU",
+            "生成器 CPU",
+        ])];
         for c in placed {
             let name = match c["placement"].as_str() {
                 Some("apart") => "分开",

@@ -23,17 +23,27 @@ type Made = Vec<(&'static str, String)>;
 #[test]
 fn transcripts_of_the_performance_chapter_match_the_data_and_the_programs() {
     let data = data();
-    let mut made = Made::new();
-    made.push(("echo_bench_help", help()));
-    made.push(("report", report()));
-    made.push(("tokio_100", bench_output(&data, "echo_tokio", 100, "closed")));
-    made.push(("asyncio_100", bench_output(&data, "echo_asyncio.py", 100, "closed")));
-    made.push(("tokio_10k", bench_output(&data, "echo_tokio", 10_000, "open")));
-    made.push(("mio_10k", bench_output(&data, "echo_mio", 10_000, "open")));
-    made.push(("strace_threads", strace(&data, "echo_threads", 1)));
-    made.push(("strace_mio", strace(&data, "echo_mio", 1)));
-    made.push(("strace_mio_100", strace(&data, "echo_mio", 100)));
-    made.push(("strace_asyncio", strace(&data, "echo_asyncio.py", 1)));
+    let made: Made = vec![
+        ("echo_bench_help", help()),
+        ("report", report()),
+        (
+            "tokio_100",
+            bench_output(&data, "echo_tokio", 100, "closed"),
+        ),
+        (
+            "asyncio_100",
+            bench_output(&data, "echo_asyncio.py", 100, "closed"),
+        ),
+        (
+            "tokio_10k",
+            bench_output(&data, "echo_tokio", 10_000, "open"),
+        ),
+        ("mio_10k", bench_output(&data, "echo_mio", 10_000, "open")),
+        ("strace_threads", strace(&data, "echo_threads", 1)),
+        ("strace_mio", strace(&data, "echo_mio", 1)),
+        ("strace_mio_100", strace(&data, "echo_mio", 100)),
+        ("strace_asyncio", strace(&data, "echo_asyncio.py", 1)),
+    ];
     check("transcripts/performance", made, "transcripts_performance");
 }
 
@@ -63,7 +73,13 @@ fn report() -> String {
     let done = run(cmd, b"");
     done.assert_success();
     assert_eq!(done.stderr, "");
-    for heading in ["机器：", "\n闭环：", "\n开环：", "\n资源（闭环）：", "\n目标\n"] {
+    for heading in [
+        "机器：",
+        "\n闭环：",
+        "\n开环：",
+        "\n资源（闭环）：",
+        "\n目标\n",
+    ] {
         assert!(done.stdout.contains(heading), "{heading}: {}", done.stdout);
     }
     shell(
