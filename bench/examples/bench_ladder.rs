@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 
 const USAGE: &str = "用法：bench_ladder [--quick | --smoke] [--out 文件] [--only 名字,名字...] [--no-build] [--no-strace]
        bench_ladder --report 文件
+       bench_ladder --targets 文件 文件...
 把阶梯上的每个回显服务器（Rust 和 Python）用 echo_bench 量一遍，结果写进一个 JSON 文件，再打印成表。
   （不写）          完整的一遍：连接数 1 到 10000，闭环和开环，再用 strace 数系统调用；
                     两核的机器上不到 10 分钟，结果写进 bench/results/ladder.json
@@ -35,7 +36,8 @@ const USAGE: &str = "用法：bench_ladder [--quick | --smoke] [--out 文件] [-
   --only 名字,...   只量这几个服务器，例如 --only echo_tokio,echo_asyncio.py
   --no-build        不先编译（程序已经编译好了）
   --no-strace       不用 strace 数系统调用
-  --report 文件     不测量：把一个结果文件打印成表";
+  --report 文件     不测量：把一个结果文件打印成表
+  --targets 文件... 不测量：逐个结果文件对照三个目标，看几次运行之间变了多少";
 
 /// 像 `println!` 一样打印一行；标准输出被关闭时返回错误 `StdoutClosed`，而不是 panic。
 macro_rules! say {
@@ -120,6 +122,11 @@ struct Plan {
     strace: &'static [(usize, u64)],
     /// 这些服务器 1 个连接的闭环，再换两种放法（不管、挤在一个核上）各量一次。
     placement_servers: &'static [&'static str],
+    /// 别的程序用掉的 CPU 超过一个核的这么多百分比，就重量这个格子，一个格子最多量几次；
+    /// 重量以后剩下的格子在开始后这么多秒内量不完，就不再重量（整个矩阵要在 10 分钟内量完）。
+    quiet_percent: f64,
+    attempts: u32,
+    retry_until_s: f64,
 }
 
 fn plan(scale: Scale) -> Plan {
@@ -134,6 +141,9 @@ fn plan(scale: Scale) -> Plan {
             open_connections: None,
             strace: &[(1, 10_000), (100, 100)],
             placement_servers: &["echo_iterative", "echo_threads", "echo_tokio"],
+            quiet_percent: 20.0,
+            attempts: 3,
+            retry_until_s: 500.0,
         },
         Scale::Quick => Plan {
             warmup: 0.3,
@@ -145,6 +155,9 @@ fn plan(scale: Scale) -> Plan {
             open_connections: Some(&[]),
             strace: &[],
             placement_servers: &[],
+            quiet_percent: 20.0,
+            attempts: 2,
+            retry_until_s: 40.0,
         },
         Scale::Smoke => Plan {
             warmup: 0.0,
@@ -156,6 +169,9 @@ fn plan(scale: Scale) -> Plan {
             open_connections: Some(&[4]),
             strace: &[(1, 50)],
             placement_servers: &[],
+            quiet_percent: 0.0,
+            attempts: 1,
+            retry_until_s: 0.0,
         },
     }
 }
@@ -169,6 +185,7 @@ struct Options {
     build: bool,
     strace: bool,
     report: Option<PathBuf>,
+    targets: Vec<PathBuf>,
 }
 
 fn run() -> Result<()> {
@@ -177,11 +194,15 @@ fn run() -> Result<()> {
         return Ok(());
     };
     if let Some(path) = &opts.report {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("无法读取 {}", path.display()))?;
-        let data: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} 不是 bench_ladder 写的 JSON", path.display()))?;
+        let data = load(path)?;
         write!(std::io::stdout(), "{}", report(&data)).map_err(|_| StdoutClosed)?;
+        return Ok(());
+    }
+    if !opts.targets.is_empty() {
+        for path in &opts.targets {
+            let data = load(path)?;
+            write!(std::io::stdout(), "{}", runs_targets(path, &data)).map_err(|_| StdoutClosed)?;
+        }
         return Ok(());
     }
     let root = root();
@@ -216,12 +237,32 @@ fn run() -> Result<()> {
     let mut results: Vec<Value> = Vec::new();
     for (i, (server, cell)) in cells.iter().enumerate() {
         let took = Instant::now();
-        // 一个格子失败了（比如 echo_bench 到期限还没结束），记下原因，接着量别的格子。
-        let mut value = run_cell(&root, &bin, server, cell).unwrap_or_else(|err| {
-            json!({
-                "failed": format!("{err:#}"),
-            })
-        });
+        // ANCHOR: retry
+        // 测量期间别的程序用掉了不少 CPU（机器不安静），这个格子就再量一次，最多量 plan.attempts 次，
+        // 留下“其他”最少的那一次；数据里记着量了几次。整个矩阵快到时限时不再重量。
+        let mut best: Option<Value> = None;
+        let mut attempts = 0;
+        while attempts < plan.attempts {
+            attempts += 1;
+            // 一个格子失败了（比如 echo_bench 到期限还没结束），记下原因，接着量别的格子。
+            let value = run_cell(&root, &bin, server, cell)
+                .unwrap_or_else(|err| json!({ "failed": format!("{err:#}") }));
+            let others = |v: &Value| v["others_cpu_percent"].as_f64().unwrap_or(f64::INFINITY);
+            if best.as_ref().is_none_or(|b| others(&value) < others(b)) {
+                best = Some(value);
+            }
+            let quiet = best
+                .as_ref()
+                .is_some_and(|b| others(b) <= plan.quiet_percent);
+            // 再量一次以后，剩下的格子还来得及量完吗？
+            let left: f64 = cells[i..].iter().map(|(_, c)| c.estimate()).sum();
+            if quiet || began.elapsed().as_secs_f64() + left > plan.retry_until_s {
+                break;
+            }
+        }
+        let mut value = best.unwrap_or_default();
+        value["attempts"] = json!(attempts);
+        // ANCHOR_END: retry
         value["server"] = json!(server.name);
         value["connections"] = json!(cell.connections);
         value["mode"] = json!(if cell.mode == Mode::Closed {
@@ -312,12 +353,12 @@ enum Mode {
     Open,
 }
 
-/// 要量的所有格子。1 个连接的格子把服务器和负载生成器分开放在两个核上（能用 taskset 的话）；
+/// 要量的所有格子。1 个连接的格子把服务器和负载生成器放在同一个核上（能用 taskset 的话）；
 /// `plan.placement_servers` 里的服务器，1 个连接的闭环再换两种放法各量一次，作对照。
 fn cells<'a>(plan: &Plan, servers: &[&'a Server], can_pin: bool) -> Vec<(&'a Server, Cell)> {
     let mut cells = Vec::new();
     let one = if can_pin {
-        Placement::Apart
+        Placement::Together
     } else {
         Placement::Free
     };
@@ -346,7 +387,7 @@ fn cells<'a>(plan: &Plan, servers: &[&'a Server], can_pin: bool) -> Vec<(&'a Ser
             cells.push((server, Cell::new(plan, server, n, mode, placement)));
         }
         if can_pin && plan.placement_servers.contains(&server.name) {
-            for placement in [Placement::Free, Placement::Together] {
+            for placement in [Placement::Free, Placement::Apart] {
                 let mut cell = Cell::new(plan, server, 1, Mode::Closed, placement);
                 cell.experiment = true;
                 cells.push((server, cell));
@@ -374,10 +415,11 @@ struct Cell {
 enum Placement {
     /// 不管：调度器决定（多个连接时都这样）。
     Free,
-    /// 分开：服务器只在 CPU 1 上，负载生成器只在 CPU 0 上（`taskset -c`）。1 个连接时这样：
-    /// 不然往返时间取决于调度器把两个进程放在同一个核上还是两个核上，能差好几倍。
+    /// 分开：服务器只在 CPU 1 上，负载生成器只在 CPU 0 上（`taskset -c`）。只用于对照的实验。
     Apart,
-    /// 挤在一起：两个都只在 CPU 0 上。只用于对照的实验。
+    /// 挤在一起：两个都只在 CPU 0 上。1 个连接时这样：两个进程轮流干活，往返时间就是两边的程序
+    /// 加上两次切换；不然它取决于调度器把两个进程放在同一个核上还是两个核上，能差好几倍
+    /// （在虚拟机里，叫醒另一个核上睡着的线程要几十微秒，而且忽快忽慢）。
     Together,
 }
 
@@ -437,6 +479,11 @@ impl Cell {
             placement,
             experiment: false,
         }
+    }
+
+    /// 量一次大概要几秒：启动服务器、建立连接、预热、测量、收尾。
+    fn estimate(&self) -> f64 {
+        0.8 + self.connections as f64 / 5000.0 + self.warmup + self.duration
     }
 
     /// echo_bench 的参数（不含地址）。
@@ -1053,6 +1100,15 @@ fn report(data: &Value) -> String {
         .filter(|c| c.get("experiment").is_none())
         .collect();
     let size = data["settings"]["size"].as_u64().unwrap_or(64);
+    let again = all
+        .iter()
+        .filter(|c| c["attempts"].as_u64().is_some_and(|n| n > 1))
+        .count();
+    if again > 0 {
+        out += &format!(
+            "有 {again} 个格子因为测量期间别的程序用掉了不少 CPU 而重量过（最多 3 次，留下最安静的一次）\n"
+        );
+    }
 
     out += &format!(
         "\n闭环：每个连接发一条 {size} 字节的消息，等到回显再发下一条\n\
@@ -1097,15 +1153,15 @@ fn report(data: &Value) -> String {
         .iter()
         .copied()
         .filter(|c| c["connections"] == 1 && c["mode"] == "closed")
-        .filter(|c| c.get("experiment").is_some() || c["placement"] == "apart")
+        .filter(|c| c.get("experiment").is_some() || c["placement"] == "together")
         .filter(|c| {
             all.iter()
                 .any(|e| e.get("experiment").is_some() && e["server"] == c["server"])
         })
         .collect();
     if !placed.is_empty() {
-        out += "\n1 个连接的闭环，换一种放法：分开（服务器在 CPU 1，生成器在 CPU 0）、\
-                不管（调度器决定）、挤在一起（都在 CPU 0）\n";
+        out += "\n1 个连接的闭环，换一种放法：挤在一起（都在 CPU 0，上面的表用的就是它）、\
+                不管（调度器决定）、分开（服务器在 CPU 1，生成器在 CPU 0）\n";
         let mut rows = vec![row(&[
             "服务器",
             "放法",
@@ -1268,6 +1324,48 @@ fn report(data: &Value) -> String {
 }
 // ANCHOR_END: report
 
+/// 读一个 bench_ladder 写的结果文件。
+fn load(path: &Path) -> Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("无法读取 {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} 不是 bench_ladder 写的 JSON", path.display()))
+}
+
+/// 一次运行：它有多安静，三个目标各是多少。
+fn runs_targets(path: &Path, data: &Value) -> String {
+    let cells: Vec<&Value> = data["cells"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let noisy = cells
+        .iter()
+        .filter(|c| c["others_cpu_percent"].as_f64().is_some_and(|p| p > 20.0))
+        .count();
+    let measured = cells
+        .iter()
+        .filter(|c| c.get("others_cpu_percent").is_some())
+        .count();
+    let quiet = if measured == 0 {
+        "这次运行没有记录别的程序用掉的 CPU".to_string()
+    } else {
+        format!(
+            "{noisy} / {} 个格子里别的程序用掉了一个核的 20% 以上",
+            cells.len()
+        )
+    };
+    let mut out = format!(
+        "{}：{}，{}\n",
+        path.display(),
+        text(&data["machine"]["date"]),
+        quiet
+    );
+    for (ok, what) in targets(data) {
+        out += &format!("  {} {what}\n", if ok { "达到  " } else { "没达到" });
+    }
+    out
+}
+
 // ANCHOR: targets
 /// 议题里定下的三个目标，逐个对照数据：（达到了吗，说明）。数据里没有的格子就不说。
 fn targets(data: &Value) -> Vec<(bool, String)> {
@@ -1299,9 +1397,8 @@ fn targets(data: &Value) -> Vec<(bool, String)> {
         out.push((
             ok,
             format!(
-                "{server}：10000 个连接、每个每秒 1 条，{} s：错误 {errors}，p99 {}（< 2 ms），峰值 RSS {:.1} MB（< 64 MB）",
+                "{server}：10000 个连接、每个每秒 1 条，{} s：错误 {errors}，p99 {p99:.0} µs（< 2000 µs），峰值 RSS {:.1} MB（< 64 MB）",
                 number(seconds),
-                micros(&b["latency_us"]["p99"]),
                 hwm / 1e6
             ),
         ));
@@ -1326,6 +1423,14 @@ fn targets(data: &Value) -> Vec<(bool, String)> {
         ));
     }
     // 3. 1 个连接：每一级 Rust 服务器往返时间的 p50 不超过最好的那一级的 1.2 倍。
+    let placement = cells
+        .iter()
+        .find(|c| c["connections"] == 1 && c["mode"] == "closed")
+        .map_or("", |c| match c["placement"].as_str() {
+            Some("together") => "（两个进程挤在一个核上）",
+            Some("apart") => "（两个进程分开在两个核上）",
+            _ => "",
+        });
     let ones: Vec<(&str, f64)> = cells
         .iter()
         .filter(|c| c["connections"] == 1 && c["mode"] == "closed")
@@ -1350,7 +1455,7 @@ fn targets(data: &Value) -> Vec<(bool, String)> {
         out.push((
             worst.1 <= 1.2 * best,
             format!(
-                "1 个连接的 p50：最慢的 {} 是最快的 {:.2} 倍（≤ 1.2）：{}",
+                "1 个连接的 p50{placement}：最慢的 {} 是最快的 {:.2} 倍（≤ 1.2）：{}",
                 worst.0,
                 worst.1 / best,
                 list.join("，")
@@ -1645,6 +1750,7 @@ fn parse_args() -> Result<Option<Options>> {
         build: true,
         strace: true,
         report: None,
+        targets: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -1668,6 +1774,12 @@ fn parse_args() -> Result<Option<Options>> {
                     bail!("不认识的服务器 `{unknown}`；认识的有：{}", names());
                 }
                 opts.only = Some(list);
+            }
+            "--targets" => {
+                opts.targets.extend(args.by_ref().map(PathBuf::from));
+                if opts.targets.is_empty() {
+                    bail!("--targets 后面要写至少一个结果文件");
+                }
             }
             "--no-build" => opts.build = false,
             "--no-strace" => opts.strace = false,

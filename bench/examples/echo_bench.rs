@@ -159,8 +159,11 @@ struct Shared {
 }
 
 const SHARDS: usize = 16;
-/// 测量结束以后，连接再保持这么久（闭环接着发，开环等着），才关闭。
-const TAIL: Duration = Duration::from_millis(250);
+/// 测量结束以后，连接再保持这么久（闭环接着发，开环等着），才关闭：250 毫秒，
+/// 每个连接再加 0.1 毫秒（一万个连接时 1.25 秒：bench_ladder 读一万个线程的 /proc 要好几百毫秒）。
+fn tail(connections: usize) -> Duration {
+    Duration::from_millis(250) + Duration::from_micros(100) * connections as u32
+}
 /// 开环时，一条消息比计划晚了这么久才发出，就算“发晚了”。tokio 的定时器精度是 1 毫秒。
 const LATE: Duration = Duration::from_millis(2);
 
@@ -344,9 +347,9 @@ async fn closed_loop(mut stream: TcpStream, id: usize, shared: &Shared) -> Outco
         let sent = Instant::now();
         let more = match opts.messages {
             Some(n) => seq < n,
-            // 测量结束以后再接着发一小会儿（TAIL）：bench_ladder 在结束的那一刻读服务器的状态，
+            // 测量结束以后再接着发一小会儿（见 tail）：bench_ladder 在结束的那一刻读服务器的状态，
             // 那时负载还在，连接也都还开着。
-            None => sent < shared.end + TAIL,
+            None => sent < shared.end + tail(opts.connections),
         };
         if !more {
             break;
@@ -450,8 +453,8 @@ async fn open_loop(mut stream: TcpStream, id: usize, rate: f64, shared: &Shared)
     };
     match tokio::try_join!(send, receive) {
         Ok((late, (messages, last))) => {
-            // 回显都收到了：连接再开一小会儿（TAIL），bench_ladder 在测量结束的那一刻读服务器的状态。
-            sleep_until(shared.end + TAIL).await;
+            // 回显都收到了：连接再开一小会儿（见 tail），bench_ladder 在测量结束的那一刻读服务器的状态。
+            sleep_until(shared.end + tail(opts.connections)).await;
             Outcome {
                 messages,
                 late,

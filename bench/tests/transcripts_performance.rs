@@ -26,6 +26,7 @@ fn transcripts_of_the_performance_chapter_match_the_data_and_the_programs() {
     let made: Made = vec![
         ("echo_bench_help", help()),
         ("report", report()),
+        ("runs", runs()),
         (
             "tokio_100",
             bench_output(&data, "echo_tokio", 100, "closed"),
@@ -84,6 +85,39 @@ fn report() -> String {
     }
     shell(
         "cargo run --release --example bench_ladder -- --report bench/results/ladder.json",
+        &done.stdout,
+    )
+}
+
+/// `bench_ladder --targets` over the committed runs: how much the targets moved between them.
+fn runs() -> String {
+    let mut files: Vec<String> = std::fs::read_dir(root().join("bench/results/earlier"))
+        .expect("bench/results/earlier holds the other runs")
+        .map(|e| {
+            format!(
+                "bench/results/earlier/{}",
+                e.unwrap().file_name().to_string_lossy()
+            )
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "{files:?}");
+    files.push("bench/results/ladder.json".to_string());
+    let mut cmd = example("bench_ladder");
+    cmd.current_dir(root()).arg("--targets").args(&files);
+    let done = run(cmd, b"");
+    done.assert_success();
+    assert_eq!(
+        done.stdout.matches("\n  达到  ").count() + done.stdout.matches("\n  没达到").count(),
+        5 * files.len(),
+        "{}",
+        done.stdout
+    );
+    shell(
+        &format!(
+            "cargo run --release --example bench_ladder -- --targets {}",
+            files.join(" ")
+        ),
         &done.stdout,
     )
 }
