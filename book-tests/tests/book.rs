@@ -174,6 +174,7 @@ fn every_example_transcript_and_image_is_shown_by_a_chapter() {
         ("part2/examples", "py", "../part2/examples/"),
         ("ladder/examples", "rs", "../ladder/examples/"),
         ("ladder/examples", "py", "../ladder/examples/"),
+        ("bench/examples", "rs", "../bench/examples/"),
         ("book/transcripts", "txt", "transcripts/"),
         ("book/images", "svg", "images/"),
     ];
@@ -297,6 +298,30 @@ fn the_committed_diagrams_are_what_the_script_draws() {
             drawn == committed,
             "book/images/{name} differs from what tools/draw_diagrams.py draws: \
              run `python3 tools/draw_diagrams.py` and commit the result"
+        );
+    }
+}
+
+#[test]
+fn the_committed_charts_are_what_the_script_draws_from_the_committed_data() {
+    let Some(mut python) = support::python_plain() else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let status = python
+        .arg(root().join("tools/draw_charts.py"))
+        .arg(out.path())
+        .arg(root().join("bench/results/ladder.json"))
+        .status()
+        .expect("run tools/draw_charts.py");
+    assert!(status.success());
+    for name in ["perf-throughput.svg", "perf-p99.svg", "perf-memory.svg"] {
+        let drawn = std::fs::read_to_string(out.path().join(name)).unwrap();
+        let committed = std::fs::read_to_string(root().join("book/images").join(name)).unwrap();
+        assert!(
+            drawn == committed,
+            "book/images/{name} differs from what tools/draw_charts.py draws from \
+             bench/results/ladder.json: run `python3 tools/draw_charts.py` and commit the result"
         );
     }
 }
