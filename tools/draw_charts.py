@@ -18,7 +18,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, '..', 'book', 'images')
 DATA = sys.argv[2] if len(sys.argv) > 2 else os.path.join(HERE, '..', 'bench', 'results', 'ladder.json')
 
-FONT = "'Noto Sans CJK SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif"
+# DejaVu Sans first: digits and Latin letters drawn by the CJK font reach the PDF without their
+# characters (pdftotext reads "p99" as "p"); Chinese falls through to Noto Sans CJK SC.
+FONT = "'DejaVu Sans','Noto Sans CJK SC','Source Han Sans SC','PingFang SC','Microsoft YaHei',sans-serif"
 MONO = "'DejaVu Sans Mono','Menlo','Consolas',monospace"
 INK, MUTED, GRID = '#1f2933', '#52606d', '#d9e2ec'
 # One colour per rung; Rust is a solid line with filled dots, Python a dashed line with hollow ones.

@@ -616,15 +616,21 @@ async fn watch_signals(mut sigint: Signal, mut sigterm: Signal, room: Arc<Room>)
 
 // ANCHOR: second
 /// 第二个停止信号：不管程序正在做什么（哪怕卡在写满了的标准输出上），立即退出。
-/// 每个信号装两个处理函数，按装的顺序运行：第一个看 `again`，已经是 true 就调用 `_exit`
-/// （异步信号安全），退出状态是 128 加信号的编号，和被这个信号结束时 shell 看到的一样；
-/// 第二个把 `again` 设成 true。所以第一个信号只留下记号，第二个信号才让进程退出。
+/// 处理函数只做两件异步信号安全的事：给计数器加一；加之前已经不是 0（这是第二个信号），
+/// 就调用 `_exit`，退出状态是 128 加信号的编号，和被这个信号结束时 shell 看到的一样。
+/// 用一次原子的 `fetch_add`：两个信号同时落在两个线程上，也恰好有一个看到“第二个”。
 fn exit_on_second_signal() -> Result<()> {
-    let again = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(AtomicUsize::new(0));
     for signal in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&again))
+        let seen = Arc::clone(&seen);
+        let action = move || {
+            if seen.fetch_add(1, Ordering::SeqCst) > 0 {
+                signal_hook::low_level::exit(128 + signal);
+            }
+        };
+        // SAFETY: 处理函数里只有一次原子加法和 _exit，都是异步信号安全的（signal-safety(7)）。
+        unsafe { signal_hook::low_level::register(signal, action) }
             .context("无法安装信号处理函数")?;
-        signal_hook::flag::register(signal, Arc::clone(&again)).context("无法安装信号处理函数")?;
     }
     Ok(())
 }

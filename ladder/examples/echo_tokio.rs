@@ -14,7 +14,7 @@
 use std::io::{ErrorKind, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -130,7 +130,6 @@ async fn run() -> Result<()> {
     // 现在开着的连接有几个（任务一收尾就会还回名额，所以先数好）。
     let mut open = max_clients - slots.available_permits();
     start_watchdog(grace);
-    stop.cancel(); // 每个任务里的 stop.cancelled() 都会完成
     // 积压队列里还有已经完成握手、没被 accept 的连接：直接关闭监听套接字，内核会给它们每个发一个
     // RST。把它们也接受下来（换成标准库的监听套接字，它还是非阻塞的：队列空了就返回 WouldBlock），
     // 和别的连接一样收尾。
@@ -144,6 +143,8 @@ async fn run() -> Result<()> {
     }
     drop(listener); // 关闭监听套接字：这以后来的连接请求，内核直接拒绝
     say!("收到 {}：不再接受新连接，正在关闭 {open} 个连接", signal)?;
+    // 说完那一行再叫停：不然有的任务收尾得快，它的“连接关闭”会抢在这一行前面。
+    stop.cancel(); // 每个任务里的 stop.cancelled() 都会完成
     tasks.close(); // 不会再有新任务了：tasks.wait() 等到现有的任务都结束就返回
     tokio::select! {
         () = tasks.wait() => {}
@@ -212,15 +213,21 @@ fn spawn_client(
 
 // ANCHOR: second
 /// 第二个停止信号：不管程序正在做什么（哪怕卡在写满了的标准输出上），立即退出。
-/// 每个信号装两个处理函数，按装的顺序运行：第一个看 `again`，已经是 true 就调用 `_exit`
-/// （异步信号安全），退出状态是 128 加信号的编号，和被这个信号结束时 shell 看到的一样；
-/// 第二个把 `again` 设成 true。所以第一个信号只留下记号，第二个信号才让进程退出。
+/// 处理函数只做两件异步信号安全的事：给计数器加一；加之前已经不是 0（这是第二个信号），
+/// 就调用 `_exit`，退出状态是 128 加信号的编号，和被这个信号结束时 shell 看到的一样。
+/// 用一次原子的 `fetch_add`：两个信号同时落在两个线程上，也恰好有一个看到“第二个”。
 fn exit_on_second_signal() -> Result<()> {
-    let again = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(AtomicUsize::new(0));
     for signal in [SIGINT, SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 128 + signal, Arc::clone(&again))
+        let seen = Arc::clone(&seen);
+        let action = move || {
+            if seen.fetch_add(1, Ordering::SeqCst) > 0 {
+                signal_hook::low_level::exit(128 + signal);
+            }
+        };
+        // SAFETY: 处理函数里只有一次原子加法和 _exit，都是异步信号安全的（signal-safety(7)）。
+        unsafe { signal_hook::low_level::register(signal, action) }
             .context("无法安装信号处理函数")?;
-        signal_hook::flag::register(signal, Arc::clone(&again)).context("无法安装信号处理函数")?;
     }
     Ok(())
 }
