@@ -13,12 +13,11 @@
 //! Ctrl-C（SIGINT）或 SIGTERM 让它优雅地停止：不再接受新连接，已经收到的数据照样回显，
 //! 每个连接正常关闭（客户端读到 EOF），然后以状态 0 退出；最多等 `--grace` 秒。
 
-use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -193,13 +192,8 @@ struct Stop {
     signal: AtomicI32,
     /// 收尾的期限：收到停止信号的时刻加上宽限期。
     deadline: OnceLock<Instant>,
-    /// 宽限期到了，剩下的连接正在被强行关闭：它们的错误不必再一个个报告。
-    forced: AtomicBool,
     /// 接受了、还没关闭的连接有几个（正在服务的，加上在通道里排队的）。
     open: AtomicUsize,
-    /// 正在服务的连接，每个存一个克隆（`try_clone`：同一个套接字的另一个文件描述符），
-    /// 宽限期到了，用它强行关闭卡住的连接。键是对方的地址。
-    live: Mutex<HashMap<SocketAddr, TcpStream>>,
 }
 
 impl Stop {
@@ -224,8 +218,9 @@ impl Stop {
         self.open.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn live(&self) -> MutexGuard<'_, HashMap<SocketAddr, TcpStream>> {
-        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    /// 一个连接关闭了。
+    fn closed(&self) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// 收到第一个停止信号：记下期限。
@@ -236,31 +231,6 @@ impl Stop {
     /// 立起标志。工作线程和 accept 循环最多过 TICK 就会看到它。
     fn begin(&self, signal: i32) {
         self.signal.store(signal, Ordering::SeqCst);
-    }
-
-    /// 工作线程开始服务一个连接：登记它的克隆。
-    fn register(&self, clnt: &TcpStream, addr: SocketAddr) {
-        // 克隆要多用一个文件描述符。描述符用完了（EMFILE）就不登记：照常服务这个客户端，
-        // 只是宽限期到了没法强行关闭它，要等看门狗结束整个进程。
-        if let Ok(clone) = clnt.try_clone() {
-            self.live().insert(addr, clone);
-        }
-    }
-
-    /// 服务完了：丢掉克隆。一个套接字的所有文件描述符都关闭了，连接才真正关闭。
-    fn unregister(&self, addr: SocketAddr) {
-        self.live().remove(&addr);
-        self.open.fetch_sub(1, Ordering::SeqCst);
-    }
-
-    /// 宽限期到了：两个方向都关闭还开着的连接，卡在 read 或 write 上的工作线程都会醒来。
-    /// 返回还没关闭的连接数（包括在通道里排队的）。
-    fn force(&self) -> usize {
-        self.forced.store(true, Ordering::SeqCst);
-        for clone in self.live().values() {
-            let _ = clone.shutdown(Shutdown::Both);
-        }
-        self.open.load(Ordering::SeqCst)
     }
 }
 // ANCHOR_END: stop
@@ -283,10 +253,10 @@ fn watch_signals(stop: Arc<Stop>, grace: Duration) -> Result<()> {
             let timer = Arc::clone(&stop);
             thread::spawn(move || {
                 thread::sleep(grace);
-                let left = timer.force();
+                // 卡住的工作线程（比如阻塞在一个不读的客户端的 write_all 上）叫不醒：不一个个去关，
+                // 直接结束进程，内核关闭所有的套接字。
+                let left = timer.open.load(Ordering::SeqCst);
                 eprintln!("宽限期到了：强行关闭 {left} 个连接");
-                // 给工作线程一点时间说完“连接关闭”，然后无论如何都退出。
-                thread::sleep(Duration::from_millis(200));
                 signal_hook::low_level::exit(0);
             });
             let open = stop.open.load(Ordering::SeqCst);
@@ -377,15 +347,10 @@ fn handle(clnt: TcpStream, addr: SocketAddr, stop: &Stop) {
     if say!("Client Address: {addr}").is_err() {
         std::process::exit(0); // 标准输出被关闭了：像 main 一样安静地结束（整个进程）
     }
-    // 登记这个连接：宽限期到了还没收尾完，好强行关闭它。
-    stop.register(&clnt, addr);
     let result = serve(clnt, stop);
-    stop.unregister(addr); // 最后一个文件描述符关闭：连接到这里才真正关闭
+    stop.closed(); // 最后一个文件描述符关闭：连接到这里才真正关闭
     // 这个客户端出了问题（比如被复位），只断开它自己；工作线程接着去取下一个。
-    // 宽限期到了被强行关闭的，那一行“宽限期到了”已经说过了。
-    if let Err(why) = result
-        && !stop.forced.load(Ordering::SeqCst)
-    {
+    if let Err(why) = result {
         eprintln!("断开 {addr}：{why:#}");
     }
     if say!("连接关闭：{addr}").is_err() {
