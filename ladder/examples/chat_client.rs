@@ -51,18 +51,27 @@ fn run() -> Result<()> {
         say!("{USAGE}")?;
         return Ok(());
     };
-    let stream = connect(&addrs)
-        .with_context(|| format!("无法连接 {name}（服务器启动了吗？地址和端口对吗？）"))?;
+    let stream = connect(&addrs).map_err(|err| {
+        // 连上了，可服务器马上复位了连接：非阻塞的 connect 等到的是 RST，报告 ECONNRESET。
+        // 这时服务器是启动了的，不要让人去查地址和端口。
+        let hint = if err.kind() == ErrorKind::ConnectionReset {
+            "连上了，但服务器马上复位（RST）了连接"
+        } else {
+            "服务器启动了吗？地址和端口对吗？"
+        };
+        anyhow::Error::new(err).context(format!("无法连接 {name}（{hint}）"))
+    })?;
     stream.set_write_timeout(Some(TIMEOUT))?;
 
     // 发送的线程：把标准输入发给服务器，输入结束时半关闭。
     let sender = stream.try_clone()?;
     thread::spawn(move || {
         if let Err(err) = send_stdin(sender) {
-            // 服务器关闭或复位了连接：主线程会读到，由它来说。别的错误在这里说，然后结束。
+            // 服务器关闭或复位了连接（复位以后再半关闭，报告的是 NotConnected）：主线程会读到，
+            // 由它来说。别的错误在这里说，然后结束。
             if !matches!(
                 err.downcast_ref::<std::io::Error>().map(|e| e.kind()),
-                Some(ErrorKind::BrokenPipe | ErrorKind::ConnectionReset)
+                Some(ErrorKind::BrokenPipe | ErrorKind::ConnectionReset | ErrorKind::NotConnected)
             ) {
                 eprintln!("错误：{err:#}");
                 std::process::exit(1);

@@ -95,6 +95,11 @@ type Line = Arc<[u8]>;
 /// 聊天室：所有线程共用的状态，放在一把锁里。
 struct Room {
     state: Mutex<State>,
+    /// 打印用的锁：要打印一行的人先拿它，再拿 `state`，改完状态就放开 `state`，拿着它打印。
+    /// 这样打印出来的行和状态的变化顺序一致（“正在关闭 N 个连接”和前后的行对得上），
+    /// 而打印时不拿着 `state`：标准输出堵住了（比如接在一个暂停了的 `less` 后面），
+    /// 卡住的只是要打印的线程，聊天室里的人照样说话。
+    log: Mutex<()>,
     /// 一个连接关闭时，通知等在这里的主线程（优雅关闭时，它等所有连接关完）。
     closed: Condvar,
     /// 每个发件箱最多排几行（--queue）。
@@ -151,22 +156,27 @@ impl Room {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// 打印之前先拿这把锁（在拿 `state` 之前，顺序总是这样，不会死锁）。
+    fn log(&self) -> MutexGuard<'_, ()> {
+        self.log.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     // ANCHOR: join
     /// 一个刚接受的连接：登记它，打印一行，让它加入聊天室：先欢迎它，再告诉其他人。
     /// 服务器正在关闭时不让它加入：读完它已经发来的字节，对它说最后一句话，就关闭。
-    /// 已经有 `max_clients` 个连接时返回 None。这些都在同一把锁里做完：收到信号时说的
-    /// “正在关闭 N 个连接”和打印出来的行对得上，别人看到 `Client Address` 时它已经在聊天室里了。
+    /// 已经有 `max_clients` 个连接时返回 None。拿着打印用的锁做完这些：收到信号时说的
+    /// “正在关闭 N 个连接”和打印出来的行对得上，你看到 `Client Address` 时它已经在聊天室里了。
     fn join(
         &self,
         stream: &Arc<TcpStream>,
         addr: SocketAddr,
         max_clients: usize,
     ) -> Result<Option<Joined>, StdoutClosed> {
+        let _log = self.log();
         let mut state = self.lock();
         if state.conns.len() >= max_clients {
             return Ok(None);
         }
-        say!("Client Address: {addr}")?;
         let id = state.next_id;
         state.next_id += 1;
         // 发件箱：一个有界的通道，最多排 --queue 行。
@@ -194,6 +204,8 @@ impl Room {
             deliver(&mut state, id, &joined.into_bytes().into(), self.queue);
         }
         state.conns.insert(id, conn);
+        drop(state); // 打印时不拿着聊天室的锁
+        say!("Client Address: {addr}")?;
         Ok(Some(Joined { id, bye, inbox }))
     }
     // ANCHOR_END: join
@@ -238,18 +250,20 @@ impl Room {
     /// 第一个停止信号：打印一行，记下时刻。读线程最多过 TICK 就会看到，读完已经到达的行就结束。
     /// 已经在停止了，返回 false。
     fn stop(&self, signal: &str) -> bool {
+        let _log = self.log();
         let mut state = self.lock();
         if state.stopping.is_some() {
             return false;
         }
         state.stopping = Some(Instant::now());
         let open = state.conns.len();
+        if !state.conns.values().any(|c| c.reading) {
+            close_outboxes(&mut state);
+        }
+        drop(state);
         if say!("收到 {signal}：不再接受新连接，正在关闭 {open} 个连接").is_err()
         {
             std::process::exit(0); // 标准输出被关闭了：安静地结束
-        }
-        if !state.conns.values().any(|c| c.reading) {
-            close_outboxes(&mut state);
         }
         true
     }
@@ -257,11 +271,11 @@ impl Room {
 
     /// 连接 `id` 关闭了：打印一行，注销它。
     fn close(&self, id: u64, addr: SocketAddr) {
-        let mut state = self.lock();
+        let _log = self.log();
         if say!("连接关闭：{addr}").is_err() {
             std::process::exit(0); // 标准输出被关闭了：像 main 一样安静地结束（整个进程）
         }
-        state.conns.remove(&id);
+        self.lock().conns.remove(&id);
         self.closed.notify_all();
     }
 
@@ -277,11 +291,13 @@ impl Room {
         self.lock().forced
     }
 
-    /// 和一个连接告别（等它关闭）最晚等到什么时候：正在关闭时是宽限期的结束，
-    /// 平时（它被断开了）是 FINAL_LINE_TIMEOUT 以后。
+    /// 和一个连接告别（等它关闭）最晚等到什么时候：平时（它被断开了）是 FINAL_LINE_TIMEOUT 以后。
+    /// 正在关闭时由宽限期管：到时候主线程说一行“宽限期到了”，强行关闭还开着的连接
+    /// （`shutdown(Both)` 让这里的 read 马上返回）。这里只是兜底，比宽限期多留一个 LINGER：
+    /// 要是正好在宽限期结束时自己返回，就和主线程抢着决定这个连接算不算被强行关闭的了。
     fn farewell_deadline(&self) -> Instant {
         match self.stopping_since() {
-            Some(since) => since + self.grace,
+            Some(since) => since + self.grace + LINGER,
             None => Instant::now() + FINAL_LINE_TIMEOUT,
         }
     }
@@ -383,6 +399,7 @@ fn run() -> Result<()> {
             stopping: None,
             forced: false,
         }),
+        log: Mutex::new(()),
         closed: Condvar::new(),
         queue: config.queue,
         grace: config.grace,

@@ -12,10 +12,10 @@
 use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -75,7 +75,12 @@ macro_rules! say {
 
 #[tokio::main]
 async fn main() {
-    match run().await {
+    // run 放进一个任务里，在 tokio 的工作线程上运行，和所有连接的任务一起排队（见 accept 循环里的
+    // yield_now）。`#[tokio::main]` 直接运行的 future 在主线程上，不和它们一起排队。
+    let run = tokio::spawn(run())
+        .await
+        .unwrap_or_else(|panic| Err(anyhow!("{panic}")));
+    match run {
         Ok(()) => {}
         // 标准输出被关闭了（例如接在 `| head -1` 后面）：没有人在读了，安静地结束。
         Err(err) if err.is::<StdoutClosed>() => {}
@@ -114,8 +119,9 @@ struct Room {
     /// 在线（加入了聊天室）的人数，只用在欢迎词里。
     online: AtomicUsize,
     /// 打开着的连接数。改它的时候同时打印那一行（`Client Address`、`连接关闭`、`收到 ...`）：
-    /// 收到信号时说的“正在关闭 N 个连接”，和打印出来的行对得上。
-    open: Mutex<usize>,
+    /// 收到信号时说的“正在关闭 N 个连接”，和打印出来的行对得上。拿着它打印要 `.await`，
+    /// 所以用 tokio 的 Mutex（见 tokio 一章：拿着 std 的 MutexGuard 跨过 `.await`）。
+    open: tokio::sync::Mutex<usize>,
     /// 收到第一个停止信号时取消：不再接受新连接，每个连接开始收尾。
     stop: CancellationToken,
     /// 宽限期到了时取消：还没关完的连接被强行关闭。
@@ -124,8 +130,8 @@ struct Room {
 
 impl Room {
     /// 打开着的连接数，拿着它的锁。
-    fn open(&self) -> MutexGuard<'_, usize> {
-        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    async fn open(&self) -> tokio::sync::MutexGuard<'_, usize> {
+        self.open.lock().await
     }
 }
 
@@ -171,7 +177,7 @@ async fn run() -> Result<()> {
         capacity,
         max_line: config.max_line,
         online: AtomicUsize::new(0),
-        open: Mutex::new(0),
+        open: tokio::sync::Mutex::new(0),
         stop: CancellationToken::new(),
         force: CancellationToken::new(),
     });
@@ -189,7 +195,7 @@ async fn run() -> Result<()> {
                 Err(err) if err.kind() == ErrorKind::ConnectionAborted => continue,
                 // 别的错误（比如打开的文件太多）：说一行，歇一会儿再接受，免得循环空转。
                 Err(err) => {
-                    eprintln!("接受连接失败：{err}（100 毫秒后再试）");
+                    warn(format!("接受连接失败：{err}（100 毫秒后再试）")).await;
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -197,7 +203,11 @@ async fn run() -> Result<()> {
             () = room.stop.cancelled() => break,
         };
         next_id += 1;
-        admit(stream, addr, next_id, &tx, &room, &tracker, max_clients)?;
+        admit(stream, addr, next_id, &tx, &room, &tracker, max_clients).await?;
+        // 让出一下：admit 刚往通道里放了一行“加入了聊天室”，叫醒了每个人的任务，让它们先把这一行
+        // 写出去，再接受下一个连接。不让出的话，一下子涌来几百个连接时，accept 一口气成功几百次，
+        // 几百行“加入了”塞进容量 64 的通道，读得很及时的客户端也会因为落后太多被断开。
+        tokio::task::yield_now().await;
     }
     let deadline = tokio::time::Instant::now() + config.grace;
     // 积压队列里已经完成握手、还没被接受的连接：也接受下来，让它们收到“服务器正在关闭”，
@@ -210,12 +220,12 @@ async fn run() -> Result<()> {
                 stream.set_nonblocking(true)?;
                 next_id += 1;
                 let stream = TcpStream::from_std(stream)?;
-                admit(stream, addr, next_id, &tx, &room, &tracker, max_clients)?;
+                admit(stream, addr, next_id, &tx, &room, &tracker, max_clients).await?;
             }
             Err(err) if err.kind() == ErrorKind::WouldBlock => break,
             Err(err) if err.kind() == ErrorKind::ConnectionAborted => {}
             Err(err) => {
-                eprintln!("接受连接失败：{err}");
+                warn(format!("接受连接失败：{err}")).await;
                 break;
             }
         }
@@ -229,7 +239,8 @@ async fn run() -> Result<()> {
         .await
         .is_err()
     {
-        eprintln!("宽限期到了：强行关闭 {} 个连接", room.open());
+        let open = *room.open().await;
+        warn(format!("宽限期到了：强行关闭 {open} 个连接")).await;
         room.force.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(1), tracker.wait()).await;
     }
@@ -239,7 +250,7 @@ async fn run() -> Result<()> {
 
 // ANCHOR: admit
 /// 一个刚接受的连接：打印一行，让它加入聊天室，为它开一个任务；聊天室满了，就拒绝它。
-fn admit(
+async fn admit(
     stream: TcpStream,
     addr: SocketAddr,
     id: u64,
@@ -248,9 +259,12 @@ fn admit(
     tracker: &TaskTracker,
     max_clients: usize,
 ) -> Result<()> {
-    let mut open = room.open();
+    let mut open = room.open().await;
     if *open >= max_clients {
-        eprintln!("拒绝 {addr}：已经有 {max_clients} 个连接（--max-clients）");
+        warn(format!(
+            "拒绝 {addr}：已经有 {max_clients} 个连接（--max-clients）"
+        ))
+        .await;
         // 告诉它为什么；不等：写不进去就算了（into_std 得到的套接字是非阻塞的）。
         if let Ok(stream) = stream.into_std() {
             let line = format!("*** 聊天室已满（{max_clients} 人），请稍后再来\n");
@@ -258,7 +272,7 @@ fn admit(
         }
         return Ok(());
     }
-    say!("Client Address: {addr}")?;
+    print(format!("Client Address: {addr}")).await?;
     *open += 1;
     drop(open);
     // TCP_NODELAY：每一行写出去就马上发送，不让 Nagle 算法扣住等确认（聊天是一来一往的；
@@ -285,10 +299,10 @@ fn admit(
         };
         // 这个客户端出了任何问题，都只断开它自己：在标准错误上说一行原因。
         if let Err(why) = result {
-            eprintln!("断开 {addr}：{why:#}");
+            warn(format!("断开 {addr}：{why:#}")).await;
         }
-        let mut open = room.open();
-        if say!("连接关闭：{addr}").is_err() {
+        let mut open = room.open().await;
+        if print(format!("连接关闭：{addr}")).await.is_err() {
             std::process::exit(0); // 标准输出被关闭了：安静地结束整个程序
         }
         *open -= 1;
@@ -325,6 +339,8 @@ async fn serve(
                 from: id,
                 bytes: left,
             }));
+            // 让出一下，和 accept 循环、read_lines 一样：每往通道里放一行，就让别人先把它写出去。
+            tokio::task::yield_now().await;
         }
         drop(tx); // 放下这个连接的发送端
         conn.done_reading.cancel(); // 告诉写的一半：不会再有这个客户端说的话了
@@ -605,14 +621,39 @@ async fn watch_signals(mut sigint: Signal, mut sigterm: Signal, room: Arc<Room>)
         _ = sigterm.recv() => "SIGTERM",
     };
     {
-        let open = room.open();
-        if say!("收到 {name}：不再接受新连接，正在关闭 {open} 个连接").is_err() {
+        let open = room.open().await;
+        let line = format!("收到 {name}：不再接受新连接，正在关闭 {open} 个连接");
+        if print(line).await.is_err() {
             std::process::exit(0); // 标准输出被关闭了：安静地结束
         }
     }
     room.stop.cancel();
 }
 // ANCHOR_END: signals
+
+// ANCHOR: print
+/// 在任务里打印一行。`tokio::io::stdout()` 把阻塞的 write 交给 tokio 的阻塞线程池去做：标准输出
+/// 堵住了（比如接在一个暂停了的 `less` 后面），等着的只是要打印的这个任务，工作线程照样运行别的任务，
+/// 聊天室照常。用 `println!`（或 `say!`）的话，卡住的是工作线程本身：工作线程一共只有几个，
+/// 卡住一个，别的任务可能就没人运行了（见 tokio 一章的“在异步代码里调用阻塞函数”）。
+async fn print(line: String) -> Result<(), StdoutClosed> {
+    let mut stdout = tokio::io::stdout();
+    let line = line + "\n";
+    stdout
+        .write_all(line.as_bytes())
+        .await
+        .map_err(|_| StdoutClosed)?;
+    stdout.flush().await.map_err(|_| StdoutClosed)
+}
+
+/// 同上，打印到标准错误；写不出去就算了。
+async fn warn(line: String) {
+    let mut stderr = tokio::io::stderr();
+    let line = line + "\n";
+    let _ = stderr.write_all(line.as_bytes()).await;
+    let _ = stderr.flush().await;
+}
+// ANCHOR_END: print
 
 // ANCHOR: second
 /// 第二个停止信号：不管程序正在做什么（哪怕卡在写满了的标准输出上），立即退出。

@@ -336,78 +336,15 @@ fn a_signal_right_after_the_address_line_is_not_lost() {
 /// at once, because the signal handler itself exits.
 #[test]
 fn a_second_signal_ends_a_server_whose_stdout_is_blocked() {
-    use std::process::Stdio;
     for (name, args) in SERVERS {
-        // A pipe filled to the brim before the server starts: its first print blocks.
-        let (reader, writer) = std::io::pipe().expect("a pipe");
-        let mut filler = writer.try_clone().unwrap();
-        let (done_tx, done_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            // 64 KiB: the capacity of a Linux pipe (pipe(7)).
-            let _ = done_tx.send(filler.write_all(&[b'.'; 65536]));
-        });
-        done_rx
-            .recv_timeout(STEP)
-            .expect("fill the pipe")
-            .expect("fill the pipe");
         let mut cmd = example(name);
-        cmd.arg("127.0.0.1:0")
-            .args(args)
-            .args(["--grace", "30"])
-            .stdin(Stdio::null())
-            .stdout(writer)
-            .stderr(Stdio::null());
+        cmd.arg("127.0.0.1:0").args(args).args(["--grace", "30"]);
         default_sigint(&mut cmd);
-        let mut child = cmd.spawn().expect("start the server");
-        drop(cmd);
-        // Wait (at most STEP) until one of its threads sleeps in the kernel's pipe write
-        // (/proc/PID/task/TID/wchan names the kernel function a sleeping thread waits in).
-        let pid = child.id();
-        let deadline = Instant::now() + STEP;
-        while !blocked_in_pipe_write(pid) {
-            assert!(
-                Instant::now() < deadline,
-                "{name} never blocked on its stdout"
-            );
-            thread_yield();
-        }
-        let pid = i32::try_from(pid).unwrap();
-        // Two different signals: the kernel keeps one of each pending, so neither is lost even
-        // when both come before the server runs (two SIGTERMs at once could merge into one).
-        for sig in [SIGTERM, SIGINT] {
-            // SAFETY: kill() only sends a signal to our own child, which has not been waited for.
-            assert_eq!(unsafe { kill(pid, sig) }, 0);
-        }
-        let deadline = Instant::now() + STEP;
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "{name} did not end");
-            thread_yield();
-        };
+        let status = two_signals_with_stdout_blocked(cmd, name);
         // Whichever of the two the server takes second ends it, with 128 + its number.
         assert!(
             [Some(128 + SIGINT), Some(128 + SIGTERM)].contains(&status.code()),
             "{name}: {status:?}"
         );
-        drop(reader);
     }
-}
-
-/// Whether a thread of process `pid` sleeps in the kernel's pipe write (anon_pipe_write on recent
-/// kernels, pipe_write on older ones).
-fn blocked_in_pipe_write(pid: u32) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return false;
-    };
-    tasks.flatten().any(|task| {
-        std::fs::read_to_string(task.path().join("wchan")).is_ok_and(|w| w.contains("pipe_write"))
-    })
-}
-
-/// Waits a little between two looks at a child that is expected to end: the test polls its
-/// exit status with a deadline, it does not wait for readiness.
-fn thread_yield() {
-    std::thread::sleep(Duration::from_millis(10));
 }

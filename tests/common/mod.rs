@@ -643,3 +643,84 @@ pub fn python_ladder(script: &str) -> Option<Command> {
         .env("PYTHONIOENCODING", "utf-8");
     Some(cmd)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Servers whose stdout is blocked (a full pipe nobody reads, like output sent to a paused `less`).
+// (Added for issue 13: ladder/tests/shutdown.rs and ladder/tests/chat.rs.)
+
+/// Fills the pipe of `writer` to the brim (64 KiB, the capacity of a Linux pipe, pipe(7)) from
+/// a thread, so that a program writing to it blocks until someone reads. Call it while the pipe
+/// is empty. The returned channel says when the pipe is full; the thread ends then, or with an
+/// error once the read end is dropped.
+pub fn fill_pipe(writer: &std::io::PipeWriter) -> Receiver<()> {
+    let mut filler = writer.try_clone().expect("a second write end");
+    let (full_tx, full) = mpsc::channel();
+    thread::spawn(move || {
+        if filler.write_all(&[b'.'; 65536]).is_ok() {
+            let _ = full_tx.send(());
+        }
+    });
+    full
+}
+
+/// Whether a thread of process `pid` sleeps in the kernel's pipe write (anon_pipe_write on recent
+/// kernels, pipe_write on older ones): /proc/PID/task/TID/wchan names the kernel function a
+/// sleeping thread waits in.
+pub fn blocked_in_pipe_write(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("wchan")).is_ok_and(|w| w.contains("pipe_write"))
+    })
+}
+
+/// Waits, at most [`STEP`], until `what` is true, looking every 10 ms (a test polls a state it
+/// cannot be told about, with a deadline; it does not sleep for readiness).
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + STEP;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits, at most [`STEP`], for `child` to exit, and returns how it ended.
+pub fn wait_for_exit(child: &mut Child, what: &str) -> ExitStatus {
+    let mut status = None;
+    wait_until(&format!("{what} exits"), || {
+        status = child.try_wait().expect("try_wait");
+        status.is_some()
+    });
+    status.expect("an exit status")
+}
+
+/// Runs a server (`cmd`, already given its address and options) with its stdout a full pipe, so
+/// that its first print blocks; sends SIGTERM and SIGINT once it is blocked, and returns how it
+/// ended. Two different signals: the kernel keeps one of each pending, so neither is lost even
+/// when both come before the server runs (two SIGTERMs at once could merge into one).
+pub fn two_signals_with_stdout_blocked(mut cmd: Command, what: &str) -> ExitStatus {
+    const SIGINT: i32 = 2;
+    const SIGTERM: i32 = 15;
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    fill_pipe(&writer)
+        .recv_timeout(STEP)
+        .expect("fill the pipe");
+    cmd.stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("start the server");
+    drop(cmd);
+    let pid = child.id();
+    wait_until(&format!("{what} blocks on its stdout"), || {
+        blocked_in_pipe_write(pid)
+    });
+    let pid = i32::try_from(pid).unwrap();
+    for sig in [SIGTERM, SIGINT] {
+        // SAFETY: kill() only sends a signal to our own child, which has not been waited for.
+        assert_eq!(unsafe { transcript::kill(pid, sig) }, 0);
+    }
+    let status = wait_for_exit(&mut child, what);
+    drop(reader);
+    status
+}

@@ -7,6 +7,7 @@
 import asyncio
 import errno
 import ipaddress
+import itertools
 import os
 import resource
 import signal
@@ -151,6 +152,7 @@ class Member:
         self.outbox_closed = False
         self.joined = False  # 别人看到过它“加入了聊天室”：它离开时，也要告诉别人
         self.reading = False  # 它的读还在进行
+        self.waiting = False  # 它的读正等在 readuntil 上（wake 只在这时叫醒它）
         self.woken = False  # 已经叫醒过它的读了（只叫醒一次）
         self.wake_pending = False  # 叫醒它的 CancelledError 还没到
         self.task = asyncio.current_task()  # 读它的任务（handle）
@@ -158,6 +160,7 @@ class Member:
         self.slow = False  # 它因为跟不上被断开了
         self.send_error = None
         self.sender = None  # 写的任务
+        self.draining = False  # 写的任务正等在 drain 上（客户端不读，缓冲区满了）
 
 
 room = set()  # 聊天室里的人：转发给他们
@@ -166,6 +169,7 @@ tasks = set()  # 每个连接的任务：关闭时，等它们全部结束
 stopping = None  # 收到的第一个停止信号的名字；None：还在正常服务
 forced = False  # 宽限期到了，剩下的连接被强行关闭
 stopped = asyncio.Event()
+turn = asyncio.Lock()  # 往发件箱里放行的任务排队：一次一个，见 announce
 
 
 def deliver(line, sender):
@@ -184,15 +188,30 @@ def kick(m):
     room.discard(m)  # 不再给它发东西
     m.bye = m.bye or f'*** 你跟不上聊天室的速度（落后超过 {QUEUE} 行），服务器断开了你的连接\n'.encode()
     m.slow = True
-    m.sender.cancel()  # 写的任务正卡在 drain 上：取消它，它只再说最后一句话
+    if m.draining:
+        m.sender.cancel()  # 写的任务正卡在 drain 上：取消它，它只再说最后一句话
+    # 不在 drain 上的写任务（包括还没开始运行的）自己会看到 slow。还没开始运行的任务不能取消：
+    # 它一行代码都不会执行，最后一句话、半关闭全都没了，handle 里的 await m.sender 也会抛出异常
     wake(m)  # 叫醒读：它该离开了（别人会看到它“离开了聊天室”）
 # ANCHOR_END: room
 
 
+async def announce(line, sender):
+    # 把一行交给 deliver，再让出一次（sleep(0)），被这一行叫醒的写任务先把它交给内核，
+    # 下一行才能放进来。往发件箱里放行的任务排队（turn），一次一个。为什么要排队？
+    # 几百个任务同时有一行要放（一下子涌来几百个连接，或者几百个人同时说话），不排队的话，
+    # 它们在同一轮里一个接一个地运行，几百行一口气塞进每个人的发件箱，写任务还没轮到运行，
+    # 读得很及时的客户端也会被当成跟不上（发件箱只有 64 行）
+    async with turn:
+        deliver(line, sender)
+        await asyncio.sleep(0)
+
+
 def wake(m):
     # 读的任务正等在 readuntil 上：取消这一次等待（CancelledError），它回去看 stopping 和 slow。
+    # 不等在 readuntil 上的（比如正在 announce 里排队），过一会儿自己会回去看。
     # 不能用 shutdown(SHUT_RD) 叫醒它：那样就再也等不到客户端的 FIN 了（见 linger）
-    if m.reading and not m.woken:
+    if m.waiting and not m.woken:
         m.woken = m.wake_pending = True
         m.task.cancel()
 
@@ -204,22 +223,27 @@ def close_outbox(m):
         m.outbox.put_nowait(None)
 
 
-def join(m):
-    # 先欢迎它，再告诉其他人
-    m.outbox.put_nowait(f'*** 欢迎来到聊天室！你是 {m.addr}，现在共有 {len(room) + 1} 人在线\n'.encode())
-    room.add(m)
-    m.joined = True
-    deliver(f'*** {m.addr} 加入了聊天室\n'.encode(), m)
+async def join(m):
+    # 先欢迎它，再告诉其他人。在 turn 里做完：欢迎词里的人数，和它此后收到的“加入了”对得上
+    async with turn:
+        if stopping:
+            m.bye = STOPPING_LINE  # 服务器正在关闭：不让它加入，读完它已经发来的行，说最后一句话
+            return
+        m.outbox.put_nowait(f'*** 欢迎来到聊天室！你是 {m.addr}，现在共有 {len(room) + 1} 人在线\n'.encode())
+        room.add(m)
+        m.joined = True
+        deliver(f'*** {m.addr} 加入了聊天室\n'.encode(), m)
+        await asyncio.sleep(0)
 
 
-def leave(m):
+async def leave(m):
     # 读结束了。正常服务时：关闭它的发件箱，告诉其他人它离开了。
     # 正在关闭时：等所有的读都结束了（在途的行都已转发），再一起关闭所有的发件箱
     if not stopping:
         room.discard(m)
         close_outbox(m)
         if m.joined:
-            deliver(f'*** {m.addr} 离开了聊天室\n'.encode(), m)
+            await announce(f'*** {m.addr} 离开了聊天室\n'.encode(), m)
     elif not any(c.reading for c in conns):
         close_all_outboxes()
 
@@ -248,12 +272,9 @@ async def handle(reader, writer):
     conns.add(m)
     say('Client Address:', addr)
     m.sender = asyncio.create_task(send_lines(m))
-    if stopping:
-        m.bye = STOPPING_LINE  # 服务器正在关闭：不让它加入，读完它已经发来的行，说最后一句话
-    else:
-        join(m)
+    await join(m)
     why = await read_lines(m)
-    leave(m)
+    await leave(m)
     await m.sender  # 写的任务写完剩下的行和最后一句话，半关闭连接
     await linger(m)
     m.writer.close()
@@ -277,6 +298,7 @@ async def read_lines(m):
     try:
         while not m.slow:
             try:
+                m.waiting = True
                 if stopping:
                     # 服务器正在关闭：只再读已经到达的行，1 毫秒内没有一整行就不读了
                     line = await asyncio.wait_for(m.reader.readuntil(b'\n'), 0.001)
@@ -296,13 +318,15 @@ async def read_lines(m):
                 break
             except asyncio.LimitOverrunError:
                 line = None
+            finally:
+                m.waiting = False
             if line is None or len(line) > MAX_LINE:
                 if m.slow or stopping:
                     break
                 m.bye = f'*** 一行超过了 {MAX_LINE} 字节的上限，服务器断开了你的连接\n'.encode()
                 return f'一行超过了 {MAX_LINE} 字节的上限（--max-line）'
             if m in room:  # 被断开以后才读到的行，不再转发
-                deliver(f'{m.addr}: '.encode() + line, m)  # 原样转发，不管是不是 UTF-8
+                await announce(f'{m.addr}: '.encode() + line, m)  # 原样转发，不管是不是 UTF-8
             if stopping:
                 late += 1
                 if late == FINISH_LINES:
@@ -323,9 +347,11 @@ async def read_lines(m):
 async def send_lines(m):
     # 写的一半：把发件箱里的行一行一行写给客户端。取到结束标记 None 以后，说最后一句话，关闭连接
     try:
-        while (line := await m.outbox.get()) is not None:
+        while not m.slow and (line := await m.outbox.get()) is not None:
             m.writer.write(line)
+            m.draining = True
             await m.writer.drain()  # 对方不读，发送缓冲区满了，就停在这里；发件箱跟着排起来
+            m.draining = False
     except asyncio.CancelledError:
         pass  # 它跟不上了（kick 取消了这个任务）：发件箱里剩下的行不再发
     except OSError as e:
@@ -360,13 +386,23 @@ async def linger(m):
 
 
 # ANCHOR: signals
-def on_signal(name, code):
-    # 第一个 SIGINT（Ctrl-C）或 SIGTERM：打印一行，不再接受新连接，叫醒所有的读。
-    # 第二个：立即退出，退出码和被这个信号杀死的进程一样（130、143）
+signals_seen = itertools.count()  # 收到过几个停止信号
+
+
+def on_signal(signum, frame):
+    # 信号处理函数（signal.signal 装的）：Python 在主线程上、两条字节码之间运行它，哪怕主线程
+    # 正卡在写满了的标准输出上（write 被信号打断，先运行处理函数，再接着写）。
+    # 第二个信号：立即退出，退出码和被这个信号杀死的进程一样（130、143），什么也不打印
+    # （标准输出、标准错误可能正堵着）。next 是一次不可分割的操作，像 Rust 版的 fetch_add。
+    # 第一个：交给事件循环去做，处理函数本身不碰聊天室
+    if next(signals_seen) > 0:
+        os._exit(128 + signum)
+    loop.call_soon_threadsafe(begin_stop, signal.Signals(signum).name)
+
+
+def begin_stop(name):
+    # 第一个 SIGINT（Ctrl-C）或 SIGTERM，在事件循环里：打印一行，不再接受新连接，叫醒所有的读
     global stopping
-    if stopping:
-        warn(f'再次收到 {name}：立即退出')
-        os._exit(code)
     stopping = name
     say(f'收到 {name}：不再接受新连接，正在关闭 {len(conns)} 个连接')
     # 积压队列里已经完成握手、还没被接受的连接：也接受下来，让它们收到“服务器正在关闭”，
@@ -402,16 +438,18 @@ def on_loop_error(loop, context):
 
 
 async def main():
-    global server, listener, forced
+    global server, listener, forced, loop
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(on_loop_error)
     listener = bind(HOST, PORT)
     # limit：readuntil 最多攒这么多字节还找不到 \n，就报告 LimitOverrunError。没有换行符的超长行，
     # 也撑不大内存（一行含 \n 最多 MAX_LINE 字节，所以 \n 之前最多 MAX_LINE - 1 字节）
     server = await asyncio.start_server(handle, sock=listener, limit=max(MAX_LINE - 1, 1))
-    # 先装好信号处理，再打印地址：打印之后马上来的 Ctrl-C，也走优雅关闭的路
-    loop.add_signal_handler(signal.SIGINT, on_signal, 'SIGINT', 130)
-    loop.add_signal_handler(signal.SIGTERM, on_signal, 'SIGTERM', 143)
+    # 先装好信号处理，再打印地址：打印之后马上来的 Ctrl-C，也走优雅关闭的路。不用
+    # loop.add_signal_handler：它让事件循环去运行处理函数，事件循环卡住时（比如卡在写满了的
+    # 标准输出上）第二个信号也就没人管了；asyncio.run 结束时它还会把处理函数换回默认的
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
     say(show(listener.getsockname()))
     await stopped.wait()
     # 等所有连接都关闭，最多等到宽限期结束；到时候还没关的，强行关闭

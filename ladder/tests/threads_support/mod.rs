@@ -7,10 +7,10 @@
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
-use std::thread;
-use std::time::{Duration, Instant};
 
-use crate::common::{IO_TIMEOUT, Proc, STEP, example, python_ladder, start_server};
+use std::time::Duration;
+
+use crate::common::{IO_TIMEOUT, Proc, example, python_ladder, start_server};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Lang {
@@ -93,15 +93,6 @@ impl Server {
     /// Starts it on 127.0.0.1:0 with `args`.
     pub fn start(&self, args: &[&str]) -> Option<(Proc, SocketAddr)> {
         self.start_on("127.0.0.1:0", args)
-    }
-}
-
-/// Waits (polling every 10 ms, at most [`STEP`]) until `ready` returns true; fails with `what`.
-pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + STEP;
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(10));
     }
 }
 
