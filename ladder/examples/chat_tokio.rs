@@ -73,6 +73,7 @@ macro_rules! say {
     };
 }
 
+// ANCHOR: main
 #[tokio::main]
 async fn main() {
     // run 放进一个任务里，在 tokio 的工作线程上运行，和所有连接的任务一起排队（见 accept 循环里的
@@ -90,6 +91,7 @@ async fn main() {
         }
     }
 }
+// ANCHOR_END: main
 
 /// 命令行给出的设置。
 struct Config {

@@ -193,7 +193,6 @@ def kick(m):
     # 不在 drain 上的写任务（包括还没开始运行的）自己会看到 slow。还没开始运行的任务不能取消：
     # 它一行代码都不会执行，最后一句话、半关闭全都没了，handle 里的 await m.sender 也会抛出异常
     wake(m)  # 叫醒读：它该离开了（别人会看到它“离开了聊天室”）
-# ANCHOR_END: room
 
 
 async def announce(line, sender):
@@ -205,6 +204,7 @@ async def announce(line, sender):
     async with turn:
         deliver(line, sender)
         await asyncio.sleep(0)
+# ANCHOR_END: room
 
 
 def wake(m):
