@@ -188,24 +188,30 @@ impl Browser {
     /// Reads one message, waiting until `deadline` at most (None when it passes). Notes every
     /// request the page makes and every problem it reports.
     fn receive(&mut self, deadline: Instant) -> Result<Option<Value>> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(None);
-        }
-        if let MaybeTlsStream::Plain(stream) = self.ws.get_ref() {
-            stream.set_read_timeout(Some(left))?;
-        }
-        let message = match self.ws.read() {
-            Ok(message) => message,
-            Err(tungstenite::Error::Io(e))
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
+        let message = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
                 return Ok(None);
             }
-            Err(e) => return Err(anyhow!(e).context("read from DevTools")),
+            if let MaybeTlsStream::Plain(stream) = self.ws.get_ref() {
+                stream.set_read_timeout(Some(left))?;
+            }
+            match self.ws.read() {
+                Ok(message) => break message,
+                // A signal arrived during the read. With a read timeout set on the socket, Linux
+                // never restarts the call, whatever the handler's SA_RESTART (signal(7)); tungstenite
+                // keeps what it has read so far, so reading again is safe.
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(anyhow!(e).context("read from DevTools")),
+            }
         };
         let value: Value = match message {
             Message::Text(text) => serde_json::from_str(text.as_str())?,
