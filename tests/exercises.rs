@@ -1,0 +1,175 @@
+//! The solutions of Part I's exercises (the `## 练习` of each chapter), run as processes on
+//! loopback: each test checks exactly what its exercise asks for. The transcripts of the
+//! observation exercises live in book/transcripts/exercises/<chapter>/ and are made here;
+//! `UPDATE_TRANSCRIPTS=1 cargo test --test exercises` regenerates them.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::thread;
+
+use common::transcript::{self, *};
+use common::*;
+
+// ---- 用套接字建立 TCP 连接 (tcp-echo.md) ----
+
+/// The server-side sockets of the server listening on `port`, from /proc/net/tcp: (state, bytes
+/// received and not yet read). State 01 is ESTABLISHED.
+fn server_side_sockets(port: u16) -> Vec<(String, usize)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = fields.get(1)?.rsplit(':').next()?;
+            let state = fields.get(3)?;
+            let rx = fields.get(4)?.rsplit(':').next()?;
+            (u16::from_str_radix(local_port, 16).ok()? == port && *state == "01")
+                .then(|| Some((state.to_string(), usize::from_str_radix(rx, 16).ok()?)))
+                .flatten()
+        })
+        .collect()
+}
+
+/// 练习 1 (observation): two clients at once on tcp_echo_server. The second one's `connect`
+/// succeeds (the kernel completes the handshake and queues it), its line waits unread in the
+/// server's queue, and when the first client leaves the server ends: the waiting connection is
+/// reset.
+fn two_clients_at_once() -> Vec<(&'static str, String)> {
+    let (server, addr) = start_example("tcp_echo_server", "127.0.0.1:0");
+    let mut first = Terminal::spawn({
+        let mut cmd = example("tcp_echo_client");
+        cmd.arg(addr.to_string());
+        cmd
+    });
+    first.type_line("hello");
+    assert_eq!(first.next_line(), "hello");
+    let mut second = Terminal::spawn({
+        let mut cmd = example("tcp_echo_client");
+        cmd.arg(addr.to_string());
+        cmd
+    });
+    second.type_line("world");
+    // The second client's 5 bytes arrive in a connection nobody has accepted yet.
+    wait_until(
+        "the second client's line waits in the server's queue",
+        || {
+            server_side_sockets(addr.port())
+                .iter()
+                .any(|(_, unread)| *unread == "world".len())
+        },
+    );
+    let (first_out, first_err) = first.end_input();
+    assert_eq!(first_err, "");
+    let server = server.finish();
+    server.assert_success();
+    let (second_out, second_err) = second.finish();
+    assert_eq!(second_out, "", "the second client got no echo");
+    assert!(
+        second_err.contains("Connection reset by peer"),
+        "the second client's connection is reset: {second_err:?}"
+    );
+    vec![
+        (
+            "two_clients_server",
+            shell(
+                "cargo run --example tcp_echo_server",
+                &normalize_clients(&server.stdout, addr.port()),
+            ),
+        ),
+        (
+            "two_clients_first",
+            shell(
+                "cargo run --example tcp_echo_client",
+                &format!("hello\n{first_out}"),
+            ),
+        ),
+        (
+            "two_clients_second",
+            shell(
+                "cargo run --example tcp_echo_client",
+                &format!("world\n{second_err}"),
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn tcp_echo_exercise_transcripts() {
+    transcript::check(
+        "transcripts/exercises/tcp-echo",
+        two_clients_at_once(),
+        "exercises",
+    );
+}
+
+/// 练习 2: the server loops on accept. tcp_echo_server fails this test: it ends after its first
+/// client, so the second one's connect is refused.
+#[test]
+fn ex_tcp_echo_loop_serves_a_second_client_after_the_first_leaves() {
+    let (mut server, addr) = start_example("ex_tcp_echo_loop", "127.0.0.1:0");
+    for (k, line) in [b"first\n".as_slice(), "第二个\n".as_bytes()]
+        .iter()
+        .enumerate()
+    {
+        let mut client = tcp_connect(addr);
+        assert_eq!(tcp_roundtrip(&mut client, line), *line);
+        drop(client); // the client leaves
+        let opened = server.next_line();
+        assert!(
+            opened.starts_with("Client Address: 127.0.0.1:"),
+            "{k}: {opened}"
+        );
+        server.next_line(); // its Receive Data line
+    }
+}
+
+/// 练习 2: one client's error (here a reset, RST, sent by closing with SO_LINGER 0) ends only
+/// that client's conversation; tcp_echo_server fails this test (its read error ends it).
+#[test]
+fn ex_tcp_echo_loop_survives_a_client_that_resets() {
+    let (mut server, addr) = start_example("ex_tcp_echo_loop", "127.0.0.1:0");
+    let rude = tcp_connect(addr);
+    socket2::SockRef::from(&rude)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .unwrap();
+    drop(rude); // RST instead of FIN
+    assert!(server.next_line().starts_with("Client Address: "));
+    let mut polite = tcp_connect(addr);
+    assert_eq!(tcp_roundtrip(&mut polite, b"still here"), b"still here");
+    assert!(server.next_line().starts_with("Client Address: "));
+}
+
+/// 练习 3: a single `read` returns what has arrived, not what was sent. A test server echoes the
+/// first half of a 100,000-byte line at once and the rest only after the client has gone: the
+/// client with one `read` prints part of the line. (tcp_echo_client, with `read_exact`, would
+/// wait for the rest instead: against this server it times out after 5 seconds.)
+#[test]
+fn ex_tcp_echo_single_read_loses_part_of_a_long_line() {
+    const LINE: usize = 100_000;
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        let mut line = vec![0u8; LINE];
+        conn.read_exact(&mut line).unwrap();
+        conn.write_all(&line[..LINE / 2]).unwrap();
+        // The rest only once the client has closed: it reads 0 bytes then.
+        let mut rest = Vec::new();
+        conn.read_to_end(&mut rest).unwrap();
+        let _ = conn.write_all(&line[LINE / 2..]);
+    });
+    let input = format!("{}\n", "a".repeat(LINE));
+    let out = run_example_client("ex_tcp_echo_single_read", addr, input.as_bytes());
+    out.assert_success();
+    server.join().unwrap();
+    let printed = out.stdout.trim_end_matches('\n');
+    assert!(
+        !printed.is_empty() && printed.len() <= LINE / 2 && printed.bytes().all(|b| b == b'a'),
+        "one read gets at most the first half: printed {} bytes",
+        printed.len()
+    );
+}
