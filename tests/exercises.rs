@@ -173,3 +173,116 @@ fn ex_tcp_echo_single_read_loses_part_of_a_long_line() {
         printed.len()
     );
 }
+
+// ---- 用套接字建立 UDP 连接 (udp-echo.md) ----
+
+/// 练习 1 (observation): two UDP clients talk to one server, turn by turn; each gets its own
+/// echo, and the server's output does not say who sent what.
+fn two_udp_clients() -> Vec<(&'static str, String)> {
+    let (server, addr) = start_example("udp_echo_server", "127.0.0.1:0");
+    let client = || {
+        let mut cmd = example("udp_echo_client");
+        cmd.arg(addr.to_string());
+        Terminal::spawn(cmd)
+    };
+    let (mut first, mut second) = (client(), client());
+    first.type_line("hello");
+    assert_eq!(first.next_line(), "hello");
+    second.type_line("world");
+    assert_eq!(second.next_line(), "world");
+    first.type_line("again");
+    assert_eq!(first.next_line(), "again");
+    second.type_line("True");
+    let (first_out, first_err) = first.end_input();
+    let (second_out, second_err) = second.end_input();
+    let server = server.finish();
+    server.assert_success();
+    assert_eq!(first_err, "");
+    let server_text = normalize(&server.stdout, addr.port());
+    assert_eq!(
+        server_text,
+        "127.0.0.1:3214\nReceive String: hello\nReceive String: world\nReceive String: again\n"
+    );
+    vec![
+        (
+            "two_clients_server",
+            shell("cargo run --example udp_echo_server", &server_text),
+        ),
+        (
+            "two_clients_first",
+            shell(
+                "cargo run --example udp_echo_client",
+                &interleave(&["hello", "again"], &first_out, &first_err),
+            ),
+        ),
+        (
+            "two_clients_second",
+            shell(
+                "cargo run --example udp_echo_client",
+                &format!("world\n{}True\n{second_err}", second_out),
+            ),
+        ),
+    ]
+}
+
+/// Each typed line followed by its answer (stdout lines, in order); then stderr.
+fn interleave(typed: &[&str], stdout: &str, stderr: &str) -> String {
+    let mut text: String = typed
+        .iter()
+        .zip(stdout.lines())
+        .map(|(t, a)| format!("{t}\n{a}\n"))
+        .collect();
+    text.push_str(stderr);
+    text
+}
+
+#[test]
+fn udp_echo_exercise_transcripts() {
+    transcript::check(
+        "transcripts/exercises/udp-echo",
+        two_udp_clients(),
+        "exercises",
+    );
+}
+
+/// 练习 2: with `connect`, the ICMP "port unreachable" reaches the socket: the client reports
+/// ECONNREFUSED at once. udp_echo_client (no connect) fails this test: it hears nothing, waits its
+/// 2 seconds and goes on.
+#[test]
+fn ex_udp_echo_connect_reports_connection_refused_without_a_server() {
+    let free = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free); // nobody receives on this port now
+    let started = std::time::Instant::now();
+    let out = run_example_client("ex_udp_echo_connect", addr, b"hello\n");
+    out.assert_clean_failure("Connection refused");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "reported before the 2-second reply timeout: {:?}",
+        started.elapsed()
+    );
+}
+
+/// 练习 2: after `connect`, a datagram from another address never reaches the socket, even with
+/// the very bytes the client waits for. udp_echo_client fails this test: it receives the
+/// stranger's datagram and says it ignores it.
+#[test]
+fn ex_udp_echo_connect_hears_only_its_server() {
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    server.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let addr = server.local_addr().unwrap();
+    let mut cmd = example("ex_udp_echo_connect");
+    cmd.arg(addr.to_string());
+    let client = Proc::spawn(cmd, Some(b"hello\n".to_vec()));
+    let mut buf = [0u8; 64];
+    let (n, client_addr) = server.recv_from(&mut buf).expect("the client's datagram");
+    assert_eq!(&buf[..n], b"hello");
+    // First a stranger sends exactly the awaited bytes, then the server answers.
+    stranger.send_to(b"hello", client_addr).unwrap();
+    server.send_to(b"hello", client_addr).unwrap();
+    let out = client.finish();
+    out.assert_success();
+    assert_eq!(out.stdout, "hello\n");
+    assert_eq!(out.stderr, "", "the stranger's datagram never arrived");
+}
