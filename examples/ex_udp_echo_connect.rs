@@ -79,7 +79,10 @@ fn wait_for_reply(s: &UdpSocket, server: SocketAddr, line: &[u8]) -> Result<Opti
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            eprintln!("（{} 秒内没有收到回复：数据报可能丢了）", REPLY_TIMEOUT.as_secs());
+            eprintln!(
+                "（{} 秒内没有收到回复：数据报可能丢了）",
+                REPLY_TIMEOUT.as_secs()
+            );
             return Ok(None);
         }
         s.set_read_timeout(Some(left))?;
@@ -95,7 +98,9 @@ fn wait_for_reply(s: &UdpSocket, server: SocketAddr, line: &[u8]) -> Result<Opti
 /// ECONNREFUSED 在 UDP 上的意思：对方主机回了 ICMP“端口不可达”，那个端口上没有程序在收。
 fn refused_or(err: std::io::Error, server: SocketAddr, what: &str) -> anyhow::Error {
     if err.kind() == ErrorKind::ConnectionRefused {
-        anyhow::Error::new(err).context(format!("{what}：{server} 上没有程序在接收（服务器启动了吗？）"))
+        anyhow::Error::new(err).context(format!(
+            "{what}：{server} 上没有程序在接收（服务器启动了吗？）"
+        ))
     } else {
         anyhow::Error::new(err).context(what.to_string())
     }

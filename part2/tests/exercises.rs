@@ -98,3 +98,98 @@ fn ex_byte_stream_fixed_echo_server_echoes_whole_eight_byte_messages_only() {
     );
     assert!(server.next_line().starts_with("连接关闭"));
 }
+
+// ---- 正确地关闭连接 (closing.md) ----
+
+/// The states of the server-side sockets of the server listening on `port`, from /proc/net/tcp
+/// (01 ESTABLISHED, 08 CLOSE_WAIT), without the listening socket (0A).
+fn server_side_states(port: u16) -> Vec<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let local_port = u16::from_str_radix(fields.get(1)?.rsplit(':').next()?, 16).ok()?;
+            let state = *fields.get(3)?;
+            (local_port == port && state != "0A").then(|| state.to_string())
+        })
+        .collect()
+}
+
+fn threads_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task")).map_or(0, |tasks| tasks.count())
+}
+
+/// 练习 1: dropping the clone instead of `shutdown(Write)` sends no FIN. The client gets its echo,
+/// its sending thread ends (the handle is dropped), and still the server's side of the connection
+/// stays ESTABLISHED (not CLOSE_WAIT) and both programs go on waiting. half_close_client fails
+/// this test: its FIN turns the server's side to CLOSE_WAIT and both end.
+#[test]
+fn ex_closing_drop_not_shutdown_sends_no_fin() {
+    use std::io::BufRead;
+    let (server, addr) = start_example("tcp_echo_server", "127.0.0.1:0");
+    let mut child = example("ex_closing_drop_not_shutdown")
+        .arg(addr.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the client");
+    let pid = child.id();
+    child.stdin.take().unwrap().write_all(b"hello\n").unwrap(); // and close stdin: input ends
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let echoed = rx.recv_timeout(STEP);
+    // The sending thread has dropped its handle and ended: only the main thread is left.
+    wait_until("the client's sending thread ends", || threads_of(pid) == 1);
+    // Had a FIN been sent, the server's side would turn CLOSE_WAIT within moments; watch it for a
+    // while (a bounded watch for something that must NOT happen, not a wait for readiness).
+    let watch_until = std::time::Instant::now() + std::time::Duration::from_millis(300);
+    let mut states = Vec::new();
+    while std::time::Instant::now() < watch_until {
+        states = server_side_states(addr.port());
+        assert_eq!(states, ["01"], "the server's side stays ESTABLISHED");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let still_running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(echoed.as_deref(), Ok("hello"), "the echo still comes back");
+    assert!(
+        still_running,
+        "the client waits for a close that never comes"
+    );
+    assert_eq!(states, ["01"]);
+    // With the client gone (killed: its socket is closed), the server ends too.
+    server.finish().assert_success();
+}
+
+/// 练习 2: the two new cases of rst_demo: 2 bytes left unread when the server closes → RST;
+/// nothing sent, the server closes → FIN.
+#[test]
+fn ex_closing_rst_partial_resets_with_unread_bytes_and_fins_without() {
+    let out = run(example("ex_closing_rst_partial"), b"");
+    out.assert_success();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("服务器端监听 127.0.0.1:"), "{out:#?}");
+    assert_eq!(
+        lines[1..],
+        [
+            "一、服务器端只读 3 个字节就关闭",
+            "  客户端发送 \"hello\"",
+            "  客户端的 read 返回 Err(ConnectionReset)：Connection reset by peer (os error 104)",
+            "二、客户端什么也不发，服务器端直接关闭",
+            "  客户端的 read 返回 Ok(0)：对方正常关闭了连接（FIN）",
+        ],
+        "{out:#?}"
+    );
+}
