@@ -286,3 +286,98 @@ fn ex_udp_echo_connect_hears_only_its_server() {
     assert_eq!(out.stdout, "hello\n");
     assert_eq!(out.stderr, "", "the stranger's datagram never arrived");
 }
+
+// ---- 地址族与套接字类型 (address-families.md) ----
+
+/// `ss -ltn` for the listening socket on `port`, columns squeezed, port shown as 3214.
+fn ss_listening(port: u16) -> String {
+    let filter = format!("sport = :{port}");
+    let out = std::process::Command::new("ss")
+        .args(["-ltn", &filter])
+        .output()
+        .expect("run `ss` (Debian package iproute2)");
+    assert!(out.status.success(), "ss failed: {out:?}");
+    let squeezed: String = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") + "\n")
+        .collect();
+    assert_eq!(
+        squeezed.lines().count(),
+        2,
+        "one listening socket: {squeezed}"
+    );
+    shell(
+        "ss -ltn 'sport = :3214'",
+        &squeezed.replace(&format!(":{port} "), ":3214 "),
+    )
+}
+
+/// 练习 1 (observation): ss shows a dual-stack listening socket as `*:3214`, an IPV6_V6ONLY one
+/// as `[::]:3214`.
+fn ss_dual_stack() -> Vec<(&'static str, String)> {
+    if !tool_available("ss") {
+        return vec![
+            ("ss_dual_stack", String::new()),
+            ("ss_v6only", String::new()),
+        ];
+    }
+    let (_dual, dual) = start_example("dual_stack_server", "[::]:0");
+    let dual_text = ss_listening(dual.port());
+    assert!(dual_text.contains(" *:3214 "), "{dual_text}");
+    let mut cmd = example("dual_stack_server");
+    cmd.args(["[::]:0", "--v6only"]);
+    let (_v6only, v6only) = start_server(cmd);
+    let v6only_text = ss_listening(v6only.port());
+    assert!(v6only_text.contains(" [::]:3214 "), "{v6only_text}");
+    vec![("ss_dual_stack", dual_text), ("ss_v6only", v6only_text)]
+}
+
+#[test]
+fn address_families_exercise_transcripts() {
+    transcript::check(
+        "transcripts/exercises/address-families",
+        ss_dual_stack(),
+        "exercises",
+    );
+}
+
+/// Leaves a TIME_WAIT connection on a free loopback port and returns the port: the server's side
+/// closes first, then the client's.
+fn port_in_time_wait() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = tcp_connect(addr);
+    let (server_side, _) = listener.accept().unwrap();
+    drop(listener);
+    drop(server_side); // the server closes first: its side will wait in TIME_WAIT
+    let mut client = client;
+    let mut rest = Vec::new();
+    client.read_to_end(&mut rest).expect("the server's FIN");
+    drop(client);
+    wait_until("the server's side is in TIME_WAIT", || {
+        std::fs::read_to_string("/proc/net/tcp")
+            .unwrap()
+            .lines()
+            .any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() > 3 && f[1].ends_with(&format!(":{:04X}", addr.port())) && f[3] == "06"
+            })
+    });
+    addr.port()
+}
+
+/// 练习 2: with SO_REUSEADDR set before bind, the server binds a port that a TIME_WAIT connection
+/// still holds; tcp_echo_server_socket2 (the control, without it) fails there with "in use".
+#[test]
+fn ex_address_families_reuse_address_binds_past_time_wait() {
+    let port = port_in_time_wait();
+    let addr = format!("127.0.0.1:{port}");
+    let mut plain = example("tcp_echo_server_socket2");
+    plain.arg(&addr);
+    run(plain, b"").assert_clean_failure("Address already in use");
+    let (server, bound) = start_example("ex_address_families_reuse_address", &addr);
+    assert_eq!(bound.port(), port);
+    let out = run_example_client("tcp_echo_client", bound, b"hello\n");
+    out.assert_echoed("hello\n");
+    server.finish().assert_success();
+}
