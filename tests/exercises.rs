@@ -381,3 +381,44 @@ fn ex_address_families_reuse_address_binds_past_time_wait() {
     out.assert_echoed("hello\n");
     server.finish().assert_success();
 }
+
+// ---- Python 的 socket 模块与 Rust (socket-module.md) ----
+
+/// 练习 1: with listen(0), Linux still queues one connection (full means "longer than the
+/// backlog"); the other four clients time out, none is refused.
+#[test]
+fn ex_socket_module_backlog_zero_admits_exactly_one_connection() {
+    let out = run(example("ex_socket_module_backlog_zero"), b"");
+    out.assert_success();
+    assert!(
+        out.stdout
+            .ends_with("结果：1 个连上，4 个超时，0 个被拒绝\n"),
+        "{out:#?}"
+    );
+}
+
+/// 练习 2: a refused connection is told apart by its kind: one line that says nobody listens,
+/// exit status 1; a listening server gives a success line.
+#[test]
+fn ex_socket_module_connect_errors_tells_refused_from_connected() {
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free); // nobody listens on this port now
+    let mut cmd = example("ex_socket_module_connect_errors");
+    cmd.arg(addr.to_string());
+    let refused = run(cmd, b"");
+    refused.assert_clean_failure("没有程序在监听");
+    assert_eq!(refused.status.code(), Some(1));
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut cmd = example("ex_socket_module_connect_errors");
+    cmd.arg(addr.to_string());
+    let connected = run(cmd, b"");
+    connected.assert_success();
+    assert!(
+        connected.stdout.starts_with("连接成功：127.0.0.1:")
+            && connected.stdout.ends_with(&format!(" → {addr}\n")),
+        "{connected:#?}"
+    );
+}
