@@ -422,3 +422,33 @@ fn ex_socket_module_connect_errors_tells_refused_from_connected() {
         "{connected:#?}"
     );
 }
+
+// ---- UDP 通信模型 (udp-model.md) ----
+
+/// 练习 1: two datagrams need two receives however big the buffer; a datagram cut by a small
+/// buffer loses its rest.
+#[test]
+fn ex_udp_model_boundaries_keeps_datagrams_apart_and_drops_what_does_not_fit() {
+    let out = run(example("ex_udp_model_boundaries"), b"");
+    out.assert_success();
+    assert_eq!(
+        out.stdout,
+        "1024 字节的缓冲区收到 5 个字节：hello\n\
+         1024 字节的缓冲区收到 5 个字节：world\n\
+         4 字节的缓冲区收到 4 个字节：hell\n\
+         再等 1 秒：什么也没有，剩下的 7 个字节被丢弃了\n"
+    );
+}
+
+/// 练习 2: 65,507 bytes is the largest IPv4 UDP datagram; one byte more and send_to fails with
+/// EMSGSIZE.
+#[test]
+fn ex_udp_model_max_datagram_sends_65507_bytes_but_not_65508() {
+    let out = run(example("ex_udp_model_max_datagram"), b"");
+    out.assert_success();
+    assert_eq!(
+        out.stdout,
+        "65507 字节：发出去了，对方收到 65507 个字节\n\
+         65508 字节：send_to 失败：Message too long (os error 90)\n"
+    );
+}

@@ -304,7 +304,7 @@ fn exercises_of(chapter: &Chapter) -> (Vec<Exercise>, Vec<String>) {
 
     if !(2..=5).contains(&exercises.len()) {
         problems.push(format!(
-            "has {} exercises under `## 练习`, needs 2 to 5",
+            "has {} exercises (`### 练习 N：标题（★）` headings) under `## 练习`, needs 2 to 5",
             exercises.len()
         ));
     }
