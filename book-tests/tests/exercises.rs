@@ -600,6 +600,16 @@ fn solutions_are_folded_and_rendered_in_the_built_book() {
             if details.contains("```") || details.contains("{{#") {
                 problems.push(format!("{name}: raw Markdown inside <details>"));
             }
+            // Without the blank line after <summary>, the first paragraph stays raw text in the
+            // HTML block (no <p>): what follows </summary> must be an element.
+            let after_summary = details
+                .split_once("</summary>")
+                .map_or("", |(_, rest)| rest.trim_start());
+            if !after_summary.starts_with('<') {
+                problems.push(format!(
+                    "{name}: the text after <summary> is not rendered as Markdown (a blank line missing?)"
+                ));
+            }
             if !details.contains("<p>") {
                 problems.push(format!("{name}: no rendered paragraph inside <details>"));
             }
