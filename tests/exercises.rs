@@ -253,14 +253,9 @@ fn ex_udp_echo_connect_reports_connection_refused_without_a_server() {
     let free = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = free.local_addr().unwrap();
     drop(free); // nobody receives on this port now
-    let started = std::time::Instant::now();
+    // A client that waited for its 2-second timeout instead would say so and exit 0.
     let out = run_example_client("ex_udp_echo_connect", addr, b"hello\n");
     out.assert_clean_failure("Connection refused");
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(2),
-        "reported before the 2-second reply timeout: {:?}",
-        started.elapsed()
-    );
 }
 
 /// 练习 2: after `connect`, a datagram from another address never reaches the socket, even with
