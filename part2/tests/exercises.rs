@@ -99,6 +99,20 @@ fn ex_byte_stream_fixed_echo_server_echoes_whole_eight_byte_messages_only() {
     assert!(server.next_line().starts_with("连接关闭"));
 }
 
+/// 练习 3: a 2-byte length prefix carries frames of up to 65,535 bytes; a 65,536-byte message is
+/// not sent, and the reason names what `as u16` would have written (0).
+#[test]
+fn ex_byte_stream_u16_frames_carry_65535_bytes_and_refuse_65536() {
+    let out = run(example("ex_byte_stream_u16_frames"), b"");
+    out.assert_success();
+    assert_eq!(
+        out.stdout,
+        "5 字节：作为一帧发出，收回 5 字节\n\
+         65535 字节：作为一帧发出，收回 65535 字节\n\
+         65536 字节：没有发出：2 字节的长度前缀最多表示 65535 字节；写成 `as u16` 的话，帧头会是 0\n"
+    );
+}
+
 // ---- 正确地关闭连接 (closing.md) ----
 
 /// The states of the server-side sockets of the server listening on `port`, from /proc/net/tcp
