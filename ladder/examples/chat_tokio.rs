@@ -5,9 +5,10 @@
 //! 运行：`cargo run --example chat_tokio`（默认绑定 127.0.0.1:3214），再在另外两个终端里
 //! 各运行一个 `cargo run --example chat_client`。按 Ctrl-C（或者用 kill 发 SIGTERM）优雅地关闭它。
 //!
-//! 广播通道是一个固定大小的环形缓冲区（--queue，默认 64 行）：发送从不等待，最旧的行被新的行覆盖。
-//! 一个客户端读得太慢，落后超过缓冲区的大小，它的接收端就会收到 `RecvError::Lagged`：
-//! 服务器断开它，而不是让整个聊天室等它。服务器只在连接打开、关闭时各打印一行。
+//! 广播通道是一个固定大小的环形缓冲区：发送从不等待，最旧的行被新的行覆盖。一个客户端不读，
+//! 写不进去，又落后超过 --queue 行（默认 64），或者落后太多、它还没取的行被覆盖了
+//! （接收端收到 `RecvError::Lagged`）：服务器断开它，而不是让整个聊天室等它。
+//! 服务器只在连接打开、关闭时各打印一行。
 
 use std::io::{ErrorKind, Write};
 use std::net::SocketAddr;
@@ -39,6 +40,9 @@ const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 const FINISH_LINES: usize = 64;
 /// 写不进去的时候，每隔这么久看一眼：这个客户端落后了多少行？
 const TICK: Duration = Duration::from_millis(200);
+/// 广播通道的容量是 --queue 的这么多倍（再取到 2 的幂）：写得进去、只是一时没轮到运行的任务
+/// （服务器忙不过来，不是客户端不读），可以多落后一些，但也有个头。
+const HARD_FACTOR: usize = 16;
 /// 跟不上的客户端被断开以后，最多再等这么久，把写了一半的那一行和最后一句话写给它。
 const FINAL_LINE_TIMEOUT: Duration = Duration::from_secs(2);
 /// 说完最后一句话、半关闭以后，等客户端关闭连接：它安静了这么久还没关闭，就不再等。
@@ -55,9 +59,9 @@ const USAGE: &str =
 每个连接打开、关闭时各打印一行；按 Ctrl-C 或发 SIGTERM 优雅地关闭，再来一次就立即退出。
   地址                  要绑定的 IP:端口，默认 127.0.0.1:3214；127.0.0.1:0 让系统挑一个空闲端口，
                         IPv6 写成 [::1]:3214
-  --queue 行数          广播通道能存多少行，也就是一个客户端最多能落后多少行，1 到 65536，默认 64；
-                        会被向上取到 2 的幂（比如 100 变成 128）。落后更多（客户端读得太慢），
-                        服务器就断开这个客户端
+  --queue 行数          客户端不读（写不进去）时，它最多能落后多少行，1 到 65536，默认 64；
+                        落后更多，服务器就断开这个客户端。广播通道能存 16 倍这么多行
+                        （向上取到 2 的幂）：写得进去时最多落后这么多
   --max-line 字节数     一行最长多少字节（含末尾的 \\n），1 到 1048576，默认 1024；
                         更长的一行让服务器断开这个客户端
   --max-clients 个数    最多同时连着多少个客户端，1 到 100000，默认 1000；满了以后，新来的连接
@@ -115,8 +119,8 @@ type Rx = broadcast::Receiver<Arc<Msg>>;
 
 /// 所有任务共用的东西。
 struct Room {
-    /// 广播通道的容量：一个接收端最多能落后这么多行。
-    capacity: usize,
+    /// 一个写不进去（客户端不读）的接收端，最多能落后这么多行（--queue）。
+    queue: usize,
     max_line: usize,
     /// 在线（加入了聊天室）的人数，只用在欢迎词里。
     online: AtomicUsize,
@@ -172,11 +176,11 @@ async fn run() -> Result<()> {
     // ANCHOR: channel
     // 一个广播通道：每一行只存一份，每个接收端（每个客户端）有自己读到的位置。
     // 容量是 2 的幂：tokio 会把别的数向上取到 2 的幂。
-    let capacity = config.queue.next_power_of_two();
+    let capacity = (config.queue * HARD_FACTOR).next_power_of_two();
     let (tx, _) = broadcast::channel::<Arc<Msg>>(capacity);
     // ANCHOR_END: channel
     let room = Arc::new(Room {
-        capacity,
+        queue: config.queue,
         max_line: config.max_line,
         online: AtomicUsize::new(0),
         open: tokio::sync::Mutex::new(0),
@@ -207,8 +211,8 @@ async fn run() -> Result<()> {
         next_id += 1;
         admit(stream, addr, next_id, &tx, &room, &tracker, max_clients).await?;
         // 让出一下：admit 刚往通道里放了一行“加入了聊天室”，叫醒了每个人的任务，让它们先把这一行
-        // 写出去，再接受下一个连接。不让出的话，一下子涌来几百个连接时，accept 一口气成功几百次，
-        // 几百行“加入了”塞进容量 64 的通道，读得很及时的客户端也会因为落后太多被断开。
+        // 写出去，再接受下一个连接。不让出的话，一下子涌来上千个连接时，accept 一口气成功上千次，
+        // 上千行“加入了”塞进通道，读得很及时的客户端也会因为落后太多（Lagged）被断开。
         tokio::task::yield_now().await;
     }
     let deadline = tokio::time::Instant::now() + config.grace;
@@ -440,7 +444,7 @@ async fn read_lines(
     }
     // 没有读到完整的一行：连接结束了（读到 0 字节），或者这一行太长了。
     if conn.slow.load(Ordering::SeqCst) {
-        bail!("跟不上：落后超过 {} 行（--queue）", room.capacity);
+        bail!("跟不上：落后超过 {} 行（--queue）", room.queue);
     }
     if shut {
         return Ok(()); // 服务器正在关闭
@@ -523,7 +527,7 @@ async fn write_lines(
         match msg {
             Ok(msg) if msg.from == id => {} // 自己说的话，不发回给自己
             Ok(msg) => {
-                let unsent = send_line(wr, &msg.bytes, rx, room.capacity)
+                let unsent = send_line(wr, &msg.bytes, rx, room.queue)
                     .await
                     .context("发送数据失败")?;
                 if let Some(rest) = unsent {
@@ -548,18 +552,18 @@ async fn write_lines(
 }
 
 /// 把一行写给客户端。写不进去（客户端不读，发送缓冲区满了）的时候，聊天室不等它：
-/// 每隔 TICK 看一眼它落后了多少行，落后超过通道的容量，就放弃，返回还没写出去的部分。
+/// 每隔 TICK 看一眼它落后了多少行，落后超过 `queue` 行，就放弃，返回还没写出去的部分。
 async fn send_line<'a>(
     wr: &mut OwnedWriteHalf,
     mut bytes: &'a [u8],
     rx: &Rx,
-    capacity: usize,
+    queue: usize,
 ) -> std::io::Result<Option<&'a [u8]>> {
     let fell_behind = async {
         loop {
             tokio::time::sleep(TICK).await;
-            // len：这个接收端还有多少行没取。超过容量，说明最旧的那几行已经被覆盖了。
-            if rx.len() > capacity {
+            // len：这个接收端还有多少行没取。
+            if rx.len() > queue {
                 return;
             }
         }
@@ -586,7 +590,7 @@ async fn send_line<'a>(
 async fn kick(wr: &mut OwnedWriteHalf, rest: &[u8], room: &Room, conn: &Conn) -> Result<()> {
     let _ = conn.bye.set(format!(
         "*** 你跟不上聊天室的速度（落后超过 {} 行），服务器断开了你的连接\n",
-        room.capacity
+        room.queue
     ));
     conn.slow.store(true, Ordering::SeqCst);
     conn.kicked.cancel(); // 读的一半不再读了（它会告诉别人这个客户端离开了）

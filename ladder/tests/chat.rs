@@ -649,9 +649,10 @@ fn a_client_that_keeps_talking_while_far_behind_still_gets_everything_at_shutdow
     }
 }
 
-/// A client alone in the room that says 1000 lines at once is not "too slow": the lines it
+/// A client alone in the room that says 5000 lines at once is not "too slow": the lines it
 /// says itself are never queued for it (chat_tokio: the read half gives the write half a turn
-/// after each line, so that the write half skips them before they are 64 lines behind).
+/// after each line, so that the write half skips them before they are 1024 lines behind, the
+/// channel's capacity).
 #[test]
 fn a_client_that_says_many_lines_at_once_is_not_too_slow_for_its_own_lines() {
     for server in SERVERS {
@@ -659,7 +660,7 @@ fn a_client_that_says_many_lines_at_once_is_not_too_slow_for_its_own_lines() {
             continue;
         };
         let mut alone = Client::join(addr, 1);
-        let burst: Vec<u8> = (0..1000)
+        let burst: Vec<u8> = (0..5000)
             .flat_map(|n| format!("第 {n} 行\n").into_bytes())
             .collect();
         alone.send(&burst);

@@ -361,7 +361,7 @@ fn slow_reader() -> Made {
     let said = server.transcript();
     assert!(
         said.contains(
-            "断开 127.0.0.1:54321：跟不上：发件箱里已经排满了 64 行（--queue）\n连接关闭：127.0.0.1:54321\n"
+            "断开 127.0.0.1:54321：跟不上：落后超过 64 行（--queue）\n连接关闭：127.0.0.1:54321\n"
         ),
         "{said}"
     );

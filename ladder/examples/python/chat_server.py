@@ -18,8 +18,8 @@ USAGE = """用法：chat_server.py [地址] [--queue 行数] [--max-line 字节�
 聊天室服务器（asyncio 版）：每个客户端发来的每一行，都转发给其他所有客户端，前面加上发送者的地址。
 每个连接打开、关闭时各打印一行；按 Ctrl-C 或发 SIGTERM 优雅地关闭，再来一次就立即退出。
   地址                  要绑定的 IP:端口，默认 127.0.0.1:3214；IPv6 写成 [::1]:3214
-  --queue 行数          每个客户端的发件箱最多排多少行，1 到 65536，默认 64；
-                        发件箱满了（客户端读得太慢），服务器就断开这个客户端
+  --queue 行数          客户端不读（写不进去）时，它的发件箱最多排多少行，1 到 65536，默认 64；
+                        排满了，服务器就断开这个客户端。写得进去时最多排 16 倍
   --max-line 字节数     一行最长多少字节（含末尾的 \\n），1 到 1048576，默认 1024
   --max-clients 个数    最多同时连着多少个客户端，1 到 100000，默认 1000
   --grace 秒            收到停止信号以后，最多等几秒让连接收尾（0.1 到 3600，默认 5）"""
@@ -27,6 +27,7 @@ USAGE = """用法：chat_server.py [地址] [--queue 行数] [--max-line 字节�
 FINISH_LINES = 64  # 停止时，每个连接最多再读这么多行：不陪一个不停发送的客户端一直读下去
 FINAL_LINE_TIMEOUT = 2  # 跟不上的客户端被断开以后，最多再等几秒，把最后一句话写给它
 LINGER = 1  # 说完最后一句话、半关闭以后，等客户端关闭连接：它安静了这么久还没关闭，就不再等
+HARD_FACTOR = 16  # 发件箱的硬上限是 --queue 的这么多倍，见 deliver
 SPARE_FDS = 16  # 留给客户端以外的文件描述符：标准输入、输出、错误，监听套接字，事件循环自己用的几个
 STOPPING_LINE = '*** 服务器正在关闭\n'.encode()
 
@@ -147,8 +148,8 @@ class Member:
         self.addr = addr
         self.reader = reader
         self.writer = writer
-        # 发件箱。多留一个位置给结束标记 None：发件箱满了（QUEUE 行）也放得下它
-        self.outbox = asyncio.Queue(QUEUE + 1)
+        # 发件箱。多留一个位置给结束标记 None：发件箱满了也放得下它
+        self.outbox = asyncio.Queue(QUEUE * HARD_FACTOR + 1)
         self.outbox_closed = False
         self.joined = False  # 别人看到过它“加入了聊天室”：它离开时，也要告诉别人
         self.reading = False  # 它的读还在进行
@@ -173,12 +174,14 @@ turn = asyncio.Lock()  # 往发件箱里放行的任务排队：一次一个，�
 
 
 def deliver(line, sender):
-    # 把一行放进除了 sender 以外每个人的发件箱。谁的发件箱满了，谁就是跟不上了：断开它。
+    # 把一行放进除了 sender 以外每个人的发件箱。谁跟不上了，就断开谁。跟不上：写任务写不进去
+    # （卡在 drain 上：客户端不读），发件箱里又排了 QUEUE 行；或者发件箱排到了硬上限。
     # 这里从不等待：一个读得慢的客户端，只会让它自己被断开，不会拖慢别人
     for m in list(room):
         if m is sender:
             continue
-        if m.outbox.qsize() >= QUEUE:
+        behind = m.outbox.qsize()
+        if behind >= QUEUE * HARD_FACTOR or (behind >= QUEUE and m.draining):
             kick(m)
         else:
             m.outbox.put_nowait(line)
@@ -199,8 +202,8 @@ async def announce(line, sender):
     # 把一行交给 deliver，再让出一次（sleep(0)），被这一行叫醒的写任务先把它交给内核，
     # 下一行才能放进来。往发件箱里放行的任务排队（turn），一次一个。为什么要排队？
     # 几百个任务同时有一行要放（一下子涌来几百个连接，或者几百个人同时说话），不排队的话，
-    # 它们在同一轮里一个接一个地运行，几百行一口气塞进每个人的发件箱，写任务还没轮到运行，
-    # 读得很及时的客户端也会被当成跟不上（发件箱只有 64 行）
+    # 它们在同一轮里一个接一个地运行，几百行一口气塞进每个人的发件箱，写任务还没轮到运行。
+    # 成千上万行的话，读得很及时的客户端的发件箱也会排到硬上限，被当成跟不上
     async with turn:
         deliver(line, sender)
         await asyncio.sleep(0)
@@ -336,7 +339,7 @@ async def read_lines(m):
     finally:
         m.reading = False
     if m.slow:
-        return f'跟不上：发件箱里已经排满了 {QUEUE} 行（--queue）'
+        return f'跟不上：落后超过 {QUEUE} 行（--queue）'
     if stopping or not partial:
         return None  # 对方关闭了连接，正好在两行之间；或者服务器正在关闭
     return f'对方在一行的中间关闭了连接（最后 {len(partial)} 字节没有换行符，丢弃）'
