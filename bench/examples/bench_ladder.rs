@@ -1328,8 +1328,15 @@ fn report(data: &Value) -> String {
 fn load(path: &Path) -> Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("无法读取 {}", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} 不是 bench_ladder 写的 JSON", path.display()))
+    let data: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} 不是 bench_ladder 写的 JSON", path.display()))?;
+    if data["schema"] != 1 || !data["cells"].is_array() || !data["machine"].is_object() {
+        bail!(
+            "{} 不是 bench_ladder 写的结果文件：没有 schema 1、machine 和 cells",
+            path.display()
+        );
+    }
+    Ok(data)
 }
 
 /// 一次运行：它有多安静，三个目标各是多少。

@@ -92,6 +92,10 @@ struct Options {
 struct Report {
     connected: usize,
     failed_connects: usize,
+    /// 失败的连接请求太多，没有再尝试的连接个数。
+    skipped_connects: usize,
+    /// 前几个连接请求失败的说明。
+    connect_samples: Vec<String>,
     connect_time: Duration,
     /// 测量窗口里完成的回显条数。
     messages: u64,
@@ -134,10 +138,13 @@ fn run() -> Result<bool> {
         write!(std::io::stdout(), "{text}").map_err(|_| StdoutClosed)?;
     }
     if report.connected == 0 {
-        bail!(
-            "一个连接也没有建立起来（{}）：服务器在运行吗？地址对吗？",
-            report.error_samples.first().map_or("", String::as_str)
-        );
+        let why = report.connect_samples.first().map_or("", String::as_str);
+        let hint = if why.starts_with("连上了") {
+            "它是回显服务器吗？它接受连接了吗？"
+        } else {
+            "服务器在运行吗？地址对吗？"
+        };
+        bail!("一个连接也没有建立起来（{why}）：{hint}");
     }
     Ok(report.errors == 0 && report.failed_connects == 0)
 }
@@ -170,38 +177,50 @@ const LATE: Duration = Duration::from_millis(2);
 async fn bench(opts: Arc<Options>) -> Result<Report> {
     // ANCHOR: connect
     // 1. 建立所有连接：同时在进行的连接请求最多 connect_parallel 个，每个最多等 timeout。
+    // 失败的连接请求多到 give_up_after 个（服务器不在、不接受连接、不回显），其余的就不再尝试：
+    // 否则一万个连接、每批 64 个、每个等 5 秒，要等十几分钟才说出同一个错误。
     let began = Instant::now();
     let gate = Arc::new(Semaphore::new(opts.connect_parallel));
+    let give_up_after = opts.connect_parallel.max(16) as u64;
+    let failures = Arc::new(AtomicU64::new(0));
     let mut connecting = JoinSet::new();
     for id in 0..opts.connections {
         let gate = Arc::clone(&gate);
         let opts = Arc::clone(&opts);
+        let failures = Arc::clone(&failures);
         connecting.spawn(async move {
             let _permit = gate
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            let deadline = Instant::now() + opts.timeout;
-            timeout_at(deadline, connect(id, &opts))
-                .await
-                .unwrap_or_else(|_| Err(format!("连接 {} 超时（{:?}）", opts.addr, opts.timeout)))
+            if failures.load(Ordering::Relaxed) >= give_up_after {
+                return Err(None); // 不再尝试
+            }
+            let result = connect(id, &opts).await.map_err(Some);
+            if result.is_err() {
+                failures.fetch_add(1, Ordering::Relaxed);
+            }
+            result
         });
     }
     let mut streams = Vec::with_capacity(opts.connections);
     let mut failed_connects = 0;
-    let mut error_samples = Vec::new();
+    let mut skipped_connects = 0;
+    let mut connect_samples = Vec::new();
     while let Some(joined) = connecting.join_next().await {
         match joined.context("连接任务失败")? {
             Ok(pair) => streams.push(pair),
-            Err(why) => {
+            Err(None) => skipped_connects += 1,
+            Err(Some(why)) => {
                 failed_connects += 1;
-                if error_samples.len() < 3 {
-                    error_samples.push(why);
+                if connect_samples.len() < 3 {
+                    connect_samples.push(why);
                 }
             }
         }
     }
     let connect_time = began.elapsed();
+    let mut error_samples = Vec::new();
     // ANCHOR_END: connect
 
     // 2. 所有连接同时开始：先预热，再测量。
@@ -276,6 +295,8 @@ async fn bench(opts: Arc<Options>) -> Result<Report> {
     Ok(Report {
         connected,
         failed_connects,
+        skipped_connects,
+        connect_samples,
         connect_time,
         messages,
         latency,
@@ -290,23 +311,44 @@ async fn bench(opts: Arc<Options>) -> Result<Report> {
 /// 只等握手是不够的：握手由内核完成，连接在积压队列里排着，connect 就返回了。
 /// 不等第一条回显，几千个连接请求会一下子塞满服务器的积压队列（std、mio、tokio 都是 128 个），
 /// 多出来的握手被丢掉，一秒以后才重试。
+/// 握手和第一条回显一共最多等 `--timeout`，两步超时各有各的说明。
 async fn connect(id: usize, opts: &Options) -> Result<(usize, TcpStream), String> {
-    let mut stream = TcpStream::connect(opts.addr)
-        .await
-        .map_err(|err| format!("连接 {} 失败：{err}", opts.addr))?;
+    let deadline = Instant::now() + opts.timeout;
+    let mut stream = match timeout_at(deadline, TcpStream::connect(opts.addr)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(err)) => return Err(format!("连接 {} 失败：{err}", opts.addr)),
+        Err(_) => {
+            return Err(format!(
+                "连接 {} 超时：{:?} 内没有完成握手（地址不可达，或者服务器的积压队列满了）",
+                opts.addr, opts.timeout
+            ));
+        }
+    };
     // 关掉 Nagle 算法：一条小消息马上发出去，不等前一条的确认。
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut hello = vec![0u8; opts.size];
     fill(&mut hello, Duration::ZERO, id, u64::MAX);
     let mut echo = vec![0u8; opts.size];
-    stream
-        .write_all(&hello)
-        .await
-        .map_err(|err| format!("连接 {} 以后发送失败：{err}", opts.addr))?;
-    stream
-        .read_exact(&mut echo)
-        .await
-        .map_err(|err| format!("连接 {} 以后没有收到回显：{err}", opts.addr))?;
+    let first_echo = async {
+        stream.write_all(&hello).await?;
+        stream.read_exact(&mut echo).await
+    };
+    match timeout_at(deadline, first_echo).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) if err.kind() == ErrorKind::UnexpectedEof => {
+            return Err(format!(
+                "连上了 {}，可是第一条回显还没收全，服务器就关闭了连接",
+                opts.addr
+            ));
+        }
+        Ok(Err(err)) => return Err(format!("连上了 {}，可是第一条消息：{err}", opts.addr)),
+        Err(_) => {
+            return Err(format!(
+                "连上了 {}，可是 {:?} 内没有收全第一条回显（服务器不回显，或者还没有接受这个连接）",
+                opts.addr, opts.timeout
+            ));
+        }
+    }
     match check(&echo, &hello, id, u64::MAX) {
         None => Ok((id, stream)),
         Some(why) => Err(why),
@@ -400,10 +442,14 @@ async fn open_loop(mut stream: TcpStream, id: usize, rate: f64, shared: &Shared)
         ((shared.end - first).as_secs_f64() / period.as_secs_f64()).ceil() as u64
     };
     let planned = |k: u64| first + period.mul_f64(k as f64);
+    // 两半各记各的数；计数放在两半之外，出了错也留得住。
+    let late = AtomicU64::new(0);
+    let sent_count = AtomicU64::new(0);
+    let messages = AtomicU64::new(0);
+    let last = Mutex::new(shared.start);
     let (mut reader, mut writer) = stream.split();
     let send = async {
         let mut message = vec![0u8; opts.size];
-        let mut late = 0;
         for k in 0..total {
             let at = planned(k);
             if at > Instant::now() {
@@ -411,66 +457,79 @@ async fn open_loop(mut stream: TcpStream, id: usize, rate: f64, shared: &Shared)
             }
             let now = Instant::now();
             if now - at > LATE {
-                late += 1;
+                late.fetch_add(1, Ordering::Relaxed);
+            }
+            // 落后得太多，就不是在量服务器了：停下来，说清楚是谁的问题。
+            // （也让整个测量有个上限：最多比计划晚 timeout 的一半。）
+            if now - at > opts.timeout / 2 {
+                return Err(format!(
+                    "负载生成器跟不上计划：第 {k} 条消息过了计划时刻 {:?} 还没有发出（--rate 太高，或者机器太忙）",
+                    opts.timeout / 2
+                ));
             }
             fill(&mut message, now - shared.start, id, k);
             if let Err(err) = writer.write_all(&message).await {
                 return Err(io_error(&err, k));
             }
+            sent_count.store(k + 1, Ordering::Relaxed);
         }
-        Ok(late)
+        Ok(())
     };
     let receive = async {
         let mut expected = vec![0u8; opts.size];
         let mut echo = vec![0u8; opts.size];
-        let mut messages = 0;
-        let mut last = shared.start;
         for k in 0..total {
             match timeout_at(planned(k) + opts.timeout, reader.read_exact(&mut echo)).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(err)) => return Err(io_error(&err, k)),
+                // 这一条还没发出去：是负载生成器自己没跟上（发送被阻塞，或者机器太忙）。
+                Err(_) if sent_count.load(Ordering::Relaxed) <= k => {
+                    return Err(format!(
+                        "负载生成器跟不上计划：第 {k} 条消息过了计划时刻 {:?} 还没有发出（--rate 太高，或者机器太忙）",
+                        opts.timeout
+                    ));
+                }
                 Err(_) => {
                     return Err(format!("第 {k} 条消息的回显 {:?} 内没有收全", opts.timeout));
                 }
             }
-            // 开头的 16 个数字是发出的时刻；其余的字节和发出的一样，才算对。
-            let Some(sent) = sent_at(&echo) else {
-                return Err(format!("第 {k} 条消息的回显开头不是发出的时刻"));
+            // 开头的 16 个数字是发出的时刻：它不会早于计划的时刻，也不会晚于现在；
+            // 其余的字节和发出的一样，才算对。
+            let now = Instant::now();
+            let Some(sent) = sent_at(&echo)
+                .filter(|&sent| planned(k) <= shared.start + sent && shared.start + sent <= now)
+            else {
+                return Err(format!(
+                    "第 {k} 条消息的回显开头不是它发出的时刻：收到 {:?}",
+                    String::from_utf8_lossy(&echo[..16])
+                ));
             };
             fill(&mut expected, sent, id, k);
             if let Some(why) = check(&echo, &expected, id, k) {
                 return Err(why);
             }
-            let now = Instant::now();
-            last = now;
+            *last.lock().expect("no panic while holding it") = now;
             shared.done.fetch_add(1, Ordering::Relaxed);
             if planned(k) >= shared.measure_from {
-                messages += 1;
+                messages.fetch_add(1, Ordering::Relaxed);
                 record(shared, id, now - (shared.start + sent));
             }
         }
-        Ok((messages, last))
+        Ok(())
     };
-    match tokio::try_join!(send, receive) {
-        Ok((late, (messages, last))) => {
-            // 回显都收到了：连接再开一小会儿（见 tail），bench_ladder 在测量结束的那一刻读服务器的状态。
-            sleep_until(shared.end + tail(opts.connections)).await;
-            Outcome {
-                messages,
-                late,
-                error: None,
-                last,
-            }
-        }
-        Err(why) => {
+    let error = tokio::try_join!(send, receive).err();
+    match error {
+        // 回显都收到了：连接再开一小会儿（见 tail），bench_ladder 在测量结束的那一刻读服务器的状态。
+        None => sleep_until(shared.end + tail(opts.connections)).await,
+        Some(_) => {
             shared.failed.fetch_add(1, Ordering::Relaxed);
-            Outcome {
-                messages: 0,
-                late: 0,
-                error: Some(why),
-                last: shared.start,
-            }
         }
+    }
+    Outcome {
+        messages: messages.into_inner(),
+        late: late.into_inner(),
+        error,
+        last: last.into_inner().expect("no panic while holding it"),
     }
 }
 // ANCHOR_END: open-loop
@@ -492,6 +551,13 @@ fn fill(message: &mut [u8], sent: Duration, id: usize, seq: u64) {
 /// 回显开头记着的发出时刻。
 fn sent_at(echo: &[u8]) -> Option<Duration> {
     let text = std::str::from_utf8(&echo[..16]).ok()?;
+    // 只认 fill 写的样子：16 个小写的十六进制数字（from_str_radix 还会认 `+` 和大写字母）。
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
     u64::from_str_radix(text, 16).ok().map(Duration::from_nanos)
 }
 
@@ -516,6 +582,7 @@ fn record(shared: &Shared, id: usize, latency: Duration) {
 fn io_error(err: &std::io::Error, seq: u64) -> String {
     match err.kind() {
         ErrorKind::UnexpectedEof => format!("第 {seq} 条消息的回显还没收全，服务器就关闭了连接"),
+        ErrorKind::ConnectionReset => format!("第 {seq} 条消息：服务器复位了连接（RST）：{err}"),
         _ => format!("第 {seq} 条消息：{err}"),
     }
 }
@@ -566,12 +633,20 @@ fn describe(opts: &Options, r: &Report) -> String {
         out.push('\n');
     };
     line(format!("服务器：{}", opts.addr));
+    let skipped = if r.skipped_connects > 0 {
+        format!("，失败太多，另外 {} 个没有再尝试", r.skipped_connects)
+    } else {
+        String::new()
+    };
     line(format!(
-        "连接：{} 个（连接请求失败 {} 个），建立用时 {:.2} s",
+        "连接：{} 个（连接请求失败 {} 个{skipped}），建立用时 {:.2} s",
         r.connected,
         r.failed_connects,
         r.connect_time.as_secs_f64()
     ));
+    for why in &r.connect_samples {
+        line(format!("  {why}"));
+    }
     line(match (opts.rate, opts.messages) {
         (Some(rate), _) => format!(
             "方式：开环，每个连接每秒发 {} 条、不等回显；每条 {} 字节",
@@ -666,6 +741,8 @@ fn json_result(opts: &Options, r: &Report, text: &str) -> serde_json::Value {
             "connections": opts.connections,
             "connected": r.connected,
             "failed_connects": r.failed_connects,
+            "skipped_connects": r.skipped_connects,
+            "connect_samples": r.connect_samples,
             "connect_s": r.connect_time.as_secs_f64(),
             "size": opts.size,
             "rate_per_connection": opts.rate,

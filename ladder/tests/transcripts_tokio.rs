@@ -30,7 +30,9 @@ use std::thread;
 use std::time::Instant;
 
 use closing_support::Ports;
-use common::transcript::{SIG_DFL, SIGINT, Terminal, check, ctrl_c_in, kill, shell, signal};
+use common::transcript::{
+    SIG_DFL, SIGINT, Terminal, check, ctrl_c_in, kill, normalize, shell, signal,
+};
 use common::*;
 
 type Made = Vec<(&'static str, String)>;
@@ -469,6 +471,46 @@ fn help() -> Made {
     )]
 }
 
+/// `ss -ltn` shows a listening socket's backlog in its Send-Q column: tokio's `TcpListener::bind`
+/// goes through mio's, which calls `listen(fd, 128)` like the standard library (mio 1.x; mio 0.8
+/// used 1024); the asyncio server asks for 1024 itself.
+fn backlog() -> Made {
+    let ss = |name: &'static str, cmd: Command| {
+        let (server, addr) = start_server(cmd);
+        let filter = format!("sport = :{}", addr.port());
+        let out = Command::new("ss")
+            .args(["-ltn", &filter])
+            .output()
+            .expect("run `ss` (Debian package iproute2)");
+        assert!(out.status.success(), "ss failed: {out:?}");
+        drop(server); // killed: it never gets a client
+        // ss pads its columns; keep the header and the one listening socket, spaces squeezed.
+        let squeezed: String = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") + "\n")
+            .collect();
+        assert_eq!(squeezed.lines().count(), 2, "{squeezed}");
+        let text = shell(
+            "ss -ltn 'sport = :3214'",
+            &normalize(&squeezed, addr.port()),
+        );
+        (name, text)
+    };
+    let mut tokio = example("echo_tokio");
+    tokio.arg("127.0.0.1:0");
+    let mut made = vec![ss("backlog_tokio", tokio)];
+    let rust = &made[0].1;
+    assert!(rust.contains("\nLISTEN 0 128 127.0.0.1:3214 "), "{rust}");
+    match python_ladder("echo_asyncio.py") {
+        Some(mut asyncio) => {
+            asyncio.arg("127.0.0.1:0");
+            made.push(ss("backlog_asyncio", asyncio));
+        }
+        None => made.push(("backlog_asyncio", String::new())),
+    }
+    made
+}
+
 /// The two pitfall demos, and the asyncio one.
 fn pitfalls() -> Made {
     let demo = |name: &str| {
@@ -635,6 +677,7 @@ fn transcripts_of_the_tokio_chapter() {
             s.spawn(max_clients),
             s.spawn(low_fd_limit),
             s.spawn(help),
+            s.spawn(backlog),
             s.spawn(pitfalls),
             s.spawn(not_send),
         ];

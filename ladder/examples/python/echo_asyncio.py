@@ -118,7 +118,7 @@ def on_loop_error(loop, context):
 async def main():
     asyncio.get_running_loop().set_exception_handler(on_loop_error)
     try:
-        # backlog 和 tokio 的 TcpListener::bind 一样是 1024（asyncio 默认只有 100）
+        # 积压队列 1024 个位置（asyncio 默认只有 100）；tokio 的 TcpListener::bind 只有 128，和标准库一样
         server = await asyncio.start_server(handle, HOST.strip('[]'), int(PORT), backlog=1024)
     except OSError as err:
         print(f'错误：无法绑定 {args.addr}：{err}', file=sys.stderr, flush=True)
