@@ -21,7 +21,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use closing_support::{Ports, ss_until};
-use common::transcript::{check, shell};
+use common::transcript::{SIGINT, ServerTerminal, Terminal, check, ctrl_c_in, shell};
 use common::*;
 use threads_support::*;
 
@@ -172,4 +172,118 @@ fn ex_iterative_socketserver_serves_a_second_client_only_after_the_first_leaves(
         accept_queue(addr) == 1
     });
     waits_until_the_first_leaves(&mut proc, first, second);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 每个客户端一个线程（book/threads.md）
+
+/// 练习 1: the socketserver.ThreadingTCPServer version has one thread per client, as
+/// echo_threads.py: 100 silent clients make 101 threads, and one more client is served at once.
+#[test]
+fn ex_threads_socketserver_has_a_thread_per_client() {
+    let Some(cmd) = python_ladder("ex_threads_socketserver.py") else {
+        return;
+    };
+    let (proc, addr) = start(cmd, &[]);
+    let pid = proc.pid();
+    assert_eq!(thread_count(pid), 1, "only the main thread");
+    let silent = silent_clients(addr, 100);
+    wait_until("a thread for each of the 100 clients", || {
+        thread_count(pid) == 101
+    });
+    let mut another = tcp_connect(addr);
+    assert_eq!(tcp_roundtrip(&mut another, b"hello"), b"hello");
+    drop(another);
+    drop(silent);
+    wait_until("the threads end with their clients", || {
+        thread_count(pid) == 1
+    });
+}
+
+/// 练习 2: with --max-clients 2, the third client is accepted and closed at once (it reads the
+/// end of the stream), the server says why; once one of the two leaves, a new client is served.
+/// (echo_threads, which has no limit, serves the third client: the first assertion fails.)
+#[test]
+fn ex_threads_max_clients_closes_the_third_connection_and_serves_after_one_leaves() {
+    let (mut proc, addr) = start(example("ex_threads_max_clients"), &["--max-clients", "2"]);
+    let pid = proc.pid();
+    let mut first = tcp_connect(addr);
+    let mut second = tcp_connect(addr);
+    assert_eq!(tcp_roundtrip(&mut first, b"one"), b"one");
+    assert_eq!(tcp_roundtrip(&mut second, b"two"), b"two");
+    expect_line(&mut proc, &opened(first.local_addr().unwrap()));
+    expect_line(&mut proc, &opened(second.local_addr().unwrap()));
+    let mut third = tcp_connect(addr);
+    let third_addr = third.local_addr().unwrap();
+    expect_line(&mut proc, &opened(third_addr));
+    expect_line(&mut proc, &closed(third_addr));
+    assert_eq!(third.read(&mut [0u8; 1]).unwrap(), 0, "closed: end of stream");
+    assert_eq!(thread_count(pid), 3, "main + one thread per served client");
+    let first_addr = first.local_addr().unwrap();
+    drop(first);
+    expect_line(&mut proc, &closed(first_addr));
+    let mut fourth = tcp_connect(addr);
+    assert_eq!(tcp_roundtrip(&mut fourth, b"four"), b"four");
+    expect_line(&mut proc, &opened(fourth.local_addr().unwrap()));
+    let out = proc.stop();
+    assert_eq!(
+        out.stderr,
+        format!("已经在服务 2 个客户端（--max-clients），断开 {third_addr}\n")
+    );
+}
+
+/// 练习 2, the prediction: what the server's terminal and the third client's terminal show.
+fn threads_transcripts() -> Vec<(&'static str, String)> {
+    let mut cmd = example("ex_threads_max_clients");
+    cmd.args(["127.0.0.1:0", "--max-clients", "2"]);
+    let mut server = ServerTerminal::start(
+        "cargo run --example ex_threads_max_clients -- --max-clients 2",
+        cmd,
+    );
+    let addr = server.addr;
+    let client = || {
+        let mut cmd = example("tcp_echo_client");
+        cmd.arg(addr.to_string());
+        Terminal::spawn(cmd)
+    };
+    let mut first = client();
+    first.type_line("我是第一个");
+    assert_eq!(first.next_line(), "我是第一个");
+    server.wait_for("Client Address");
+    let mut second = client();
+    second.type_line("我是第二个");
+    assert_eq!(second.next_line(), "我是第二个");
+    server.wait_for("Client Address");
+    let third = client();
+    server.wait_for("Client Address");
+    server.wait_for("连接关闭");
+    // Typed only once the server has closed the connection, as the reader does: had the line
+    // arrived before the close, the server's kernel would answer the unread data with a reset.
+    let mut third = third;
+    third.type_line("我是第三个");
+    let (out, err) = third.end_input();
+    assert_eq!(out, "");
+    let third_text = shell(
+        "cargo run --example tcp_echo_client",
+        &format!("我是第三个\n{err}"),
+    );
+    for c in [first, second] {
+        let (_, err) = c.end_input();
+        assert_eq!(err, "");
+        server.wait_for("连接关闭"); // one at a time, so the lines come in this order
+    }
+    server.signal_and_wait(SIGINT);
+    vec![
+        ("max_clients_server", ctrl_c_in(&server.transcript())),
+        ("max_clients_third", third_text),
+    ]
+}
+
+#[test]
+fn ex_threads_transcripts() {
+    check(
+        "transcripts/exercises/threads",
+        threads_transcripts(),
+        "exercises",
+    );
 }

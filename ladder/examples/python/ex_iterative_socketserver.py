@@ -63,6 +63,7 @@ class EchoHandler(socketserver.BaseRequestHandler):
 
 class Server(socketserver.TCPServer):
     allow_reuse_address = True  # 和 socket.create_server 一样设 SO_REUSEADDR
+    request_queue_size = 128  # listen 的积压队列长度；TCPServer 默认只有 5
 
 
 family, host, port = parse_addr(args.addr)
