@@ -51,6 +51,17 @@ fn waits_until_the_first_leaves(proc: &mut Proc, first: TcpStream, mut waiting: 
     assert_eq!(&echo, b"hello");
 }
 
+/// Whether a client of the server on `addr` (IPv4) has a connection in CLOSE-WAIT: the server
+/// closed it, and the client has not yet (from /proc/net/tcp, state 08).
+fn closed_by_server(addr: SocketAddr) -> bool {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port = format!(":{:04X}", addr.port());
+    table.lines().skip(1).any(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        fields.len() > 3 && fields[2].ends_with(&port) && fields[3] == "08"
+    })
+}
+
 /// `ss -tln 'sport = :3214'` for the server on `addr`, once the LISTEN line's Recv-Q is `queued`.
 fn listen_queue_ss(addr: SocketAddr, queued: usize) -> String {
     let mut ports = Ports::new(addr.port());
@@ -286,4 +297,97 @@ fn ex_threads_transcripts() {
         threads_transcripts(),
         "exercises",
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 线程池（book/thread-pool.md）
+
+/// 练习 1: echo_pool --workers 2 --queue 1 with 100 silent clients: main + 2 workers + the signal
+/// thread; it has taken 4 connections (2 being served, 1 in the channel, 1 in the main thread's
+/// hand, blocked in `send`), so 96 wait in the accept queue.
+fn thread_pool_transcripts() -> Vec<(&'static str, String)> {
+    if !tool_available("ss") {
+        return vec![("silent", String::new())];
+    }
+    let (mut proc, addr) = start(example(POOL), &["--workers", "2", "--queue", "1"]);
+    let clients = silent_clients(addr, 100);
+    proc.next_line();
+    proc.next_line();
+    let queue = listen_queue_ss(addr, 96);
+    let threads = shell(
+        "ls /proc/$(pgrep -x echo_pool)/task | wc -l",
+        &format!("{}\n", thread_count(proc.pid())),
+    );
+    assert_eq!(accept_queue(addr), 96);
+    drop(clients);
+    vec![
+        ("silent", threads + &queue),
+        ("shed_client", thread_pool_shed_transcript()),
+    ]
+}
+
+#[test]
+fn ex_thread_pool_transcripts() {
+    check(
+        "transcripts/exercises/thread-pool",
+        thread_pool_transcripts(),
+        "exercises",
+    );
+}
+
+/// 练习 2: with one worker and a queue of one, a first client is served, a second waits in the
+/// channel, and a third is closed at once (it reads the end of the stream) with one line on
+/// stderr; the second is served once the first leaves. (echo_pool, which blocks in `send`, leaves
+/// the third connection open and waiting: the read below times out instead of reading 0.)
+#[test]
+fn ex_thread_pool_shed_closes_a_connection_when_every_worker_and_the_queue_are_full() {
+    let (mut proc, addr) = start(
+        example("ex_thread_pool_shed"),
+        &["--workers", "1", "--queue", "1"],
+    );
+    let mut first = tcp_connect(addr);
+    assert_eq!(tcp_roundtrip(&mut first, b"one"), b"one");
+    expect_line(&mut proc, &opened(first.local_addr().unwrap()));
+    let second = tcp_connect(addr);
+    let mut third = tcp_connect(addr);
+    let third_addr = third.local_addr().unwrap();
+    third.set_read_timeout(Some(STEP)).unwrap();
+    assert_eq!(
+        third.read(&mut [0u8; 1]).expect("the end of the stream, not a timeout"),
+        0,
+        "the third connection is closed at once"
+    );
+    waits_until_the_first_leaves(&mut proc, first, second);
+    let out = proc.stop();
+    assert_eq!(
+        out.stderr,
+        format!("服务器忙（工作线程和队列都满了），断开 {third_addr}\n")
+    );
+}
+
+/// 练习 2, the question: what the rejected client's terminal shows.
+fn thread_pool_shed_transcript() -> String {
+    let (mut proc, addr) = start(
+        example("ex_thread_pool_shed"),
+        &["--workers", "1", "--queue", "1"],
+    );
+    let mut first = tcp_connect(addr);
+    assert_eq!(tcp_roundtrip(&mut first, b"one"), b"one");
+    proc.next_line();
+    let _second = tcp_connect(addr);
+    let mut cmd = example("tcp_echo_client");
+    cmd.arg(addr.to_string());
+    let mut third = Terminal::spawn(cmd);
+    // Typed once the server has closed the connection (the client sees the end of the stream
+    // only then; its connect succeeded long before).
+    wait_until("the server closes the third connection", || {
+        closed_by_server(addr)
+    });
+    third.type_line("你好");
+    let (out, err) = third.end_input();
+    assert_eq!(out, "");
+    shell(
+        "cargo run --example tcp_echo_client",
+        &format!("你好\n{err}"),
+    )
 }
