@@ -391,3 +391,100 @@ fn thread_pool_shed_transcript() -> String {
         &format!("你好\n{err}"),
     )
 }
+
+// ---------------------------------------------------------------------------------------------
+// 事件循环（book/event-loop.md）
+
+/// 练习 1: echo_mio --max-clients 2 and a third client: the server accepts it and closes it at
+/// once, with one line on stderr; the third client learns it when it sends a line.
+fn event_loop_transcripts() -> Vec<(&'static str, String)> {
+    let mut cmd = example("echo_mio");
+    cmd.args(["127.0.0.1:0", "--max-clients", "2"]);
+    let mut server = ServerTerminal::start("cargo run --example echo_mio -- --max-clients 2", cmd);
+    let addr = server.addr;
+    let client = || {
+        let mut cmd = example("tcp_echo_client");
+        cmd.arg(addr.to_string());
+        Terminal::spawn(cmd)
+    };
+    let mut first = client();
+    first.type_line("我是第一个");
+    assert_eq!(first.next_line(), "我是第一个");
+    server.wait_for("Client Address");
+    let mut second = client();
+    second.type_line("我是第二个");
+    assert_eq!(second.next_line(), "我是第二个");
+    server.wait_for("Client Address");
+    let mut third = client();
+    server.wait_for("拒绝");
+    wait_until("the third client sees the server's FIN", || {
+        closed_by_server(addr)
+    });
+    third.type_line("我是第三个");
+    let (out, err) = third.end_input();
+    assert_eq!(out, "");
+    let third_text = shell(
+        "cargo run --example tcp_echo_client",
+        &format!("我是第三个\n{err}"),
+    );
+    for c in [first, second] {
+        let (_, err) = c.end_input();
+        assert_eq!(err, "");
+        server.wait_for("连接关闭");
+    }
+    assert!(server.signal_and_wait(SIGINT).success());
+    vec![
+        ("max_clients_server", ctrl_c_in(&server.transcript())),
+        ("max_clients_third", third_text),
+    ]
+}
+
+#[test]
+fn ex_event_loop_transcripts() {
+    check(
+        "transcripts/exercises/event-loop",
+        event_loop_transcripts(),
+        "exercises",
+    );
+}
+
+/// 练习 2: with --idle-timeout 1, a silent client is closed after about 1 s, while a client that
+/// sends a byte every 0.3 s is served all along (each byte echoed) and stays connected. (echo_mio,
+/// which has no idle timeout, keeps the silent client: its read below times out instead.)
+#[test]
+fn ex_event_loop_idle_timeout_closes_a_silent_client_and_keeps_a_trickling_one() {
+    let (mut proc, addr) = start(
+        example("ex_event_loop_idle_timeout"),
+        &["--idle-timeout", "1"],
+    );
+    let started = Instant::now();
+    let mut silent = tcp_connect(addr);
+    let silent_addr = silent.local_addr().unwrap();
+    expect_line(&mut proc, &opened(silent_addr));
+    let mut trickle = tcp_connect(addr);
+    let trickle_addr = trickle.local_addr().unwrap();
+    expect_line(&mut proc, &opened(trickle_addr));
+    // The silent one is closed while the other trickles.
+    silent.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    let mut silent_closed_after = None;
+    for _ in 0..10 {
+        assert_eq!(tcp_roundtrip(&mut trickle, b"a"), b"a");
+        if silent_closed_after.is_none() {
+            match silent.read(&mut [0u8; 1]) {
+                Ok(0) => silent_closed_after = Some(started.elapsed()),
+                Ok(_) => panic!("the silent client got data"),
+                Err(_) => {} // still open: the 0.3 s read timed out
+            }
+        }
+    }
+    let after = silent_closed_after.expect("the silent client was closed within 3 s");
+    assert!(after >= Duration::from_millis(900), "closed too early: {after:?}");
+    expect_line(&mut proc, &closed(silent_addr));
+    // The trickling client is still served.
+    assert_eq!(tcp_roundtrip(&mut trickle, b"still here"), b"still here");
+    let out = proc.stop();
+    assert_eq!(
+        out.stderr,
+        format!("断开 {silent_addr}：闲置超时：1 秒没有收发数据（--idle-timeout）\n")
+    );
+}
