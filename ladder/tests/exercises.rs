@@ -450,13 +450,20 @@ fn ex_event_loop_transcripts() {
 
 /// 练习 2: with --idle-timeout 1, a silent client is closed after about 1 s, while a client that
 /// sends a byte every 0.3 s is served all along (each byte echoed) and stays connected. (echo_mio,
-/// which has no idle timeout, keeps the silent client: its read below times out instead.)
+/// which has no idle timeout, keeps the silent client: the check below fails.)
 #[test]
 fn ex_event_loop_idle_timeout_closes_a_silent_client_and_keeps_a_trickling_one() {
-    let (mut proc, addr) = start(
-        example("ex_event_loop_idle_timeout"),
-        &["--idle-timeout", "1"],
+    silent_closed_trickling_kept(
+        "ex_event_loop_idle_timeout",
+        "闲置超时：1 秒没有收发数据（--idle-timeout）",
     );
+}
+
+/// Runs the server `name` with --idle-timeout 1: a silent client is closed after about 1 s (and
+/// `why` is the reason on stderr), while a client that sends a byte every 0.3 s for 3 s gets each
+/// byte echoed and stays connected.
+fn silent_closed_trickling_kept(name: &str, why: &str) {
+    let (mut proc, addr) = start(example(name), &["--idle-timeout", "1"]);
     let started = Instant::now();
     let mut silent = tcp_connect(addr);
     let silent_addr = silent.local_addr().unwrap();
@@ -465,7 +472,9 @@ fn ex_event_loop_idle_timeout_closes_a_silent_client_and_keeps_a_trickling_one()
     let trickle_addr = trickle.local_addr().unwrap();
     expect_line(&mut proc, &opened(trickle_addr));
     // The silent one is closed while the other trickles.
-    silent.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut silent_closed_after = None;
     for _ in 0..10 {
         assert_eq!(tcp_roundtrip(&mut trickle, b"a"), b"a");
@@ -478,13 +487,72 @@ fn ex_event_loop_idle_timeout_closes_a_silent_client_and_keeps_a_trickling_one()
         }
     }
     let after = silent_closed_after.expect("the silent client was closed within 3 s");
-    assert!(after >= Duration::from_millis(900), "closed too early: {after:?}");
+    assert!(
+        after >= Duration::from_millis(900),
+        "closed too early: {after:?}"
+    );
     expect_line(&mut proc, &closed(silent_addr));
     // The trickling client is still served.
     assert_eq!(tcp_roundtrip(&mut trickle, b"still here"), b"still here");
     let out = proc.stop();
-    assert_eq!(
-        out.stderr,
-        format!("断开 {silent_addr}：闲置超时：1 秒没有收发数据（--idle-timeout）\n")
+    assert_eq!(out.stderr, format!("断开 {silent_addr}：{why}\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokio 的任务（book/tokio.md）
+
+/// 练习 1: the same as the event loop's, with tokio::time::timeout around each read.
+/// (echo_tokio, which has no idle timeout, keeps the silent client: the check fails.)
+#[test]
+fn ex_tokio_idle_timeout_closes_a_silent_client_and_keeps_a_trickling_one() {
+    silent_closed_trickling_kept(
+        "ex_tokio_idle_timeout",
+        "闲置超时：1 秒没有收到数据（--idle-timeout）",
+    );
+}
+
+/// 练习 2: with the slot taken before `accept`, a third client beyond --max-clients 2 is not
+/// refused: it waits in the accept queue (Recv-Q 1), gets no echo, and is served once the first
+/// leaves. (echo_tokio refuses it: the accept queue stays empty, and the check fails.)
+#[test]
+fn ex_tokio_wait_for_slot_makes_the_third_client_wait_in_the_accept_queue() {
+    let (mut proc, addr) = start(example("ex_tokio_wait_for_slot"), &["--max-clients", "2"]);
+    let mut first = tcp_connect(addr);
+    expect_line(&mut proc, &opened(first.local_addr().unwrap()));
+    assert_eq!(tcp_roundtrip(&mut first, b"one"), b"one");
+    let mut second = tcp_connect(addr);
+    expect_line(&mut proc, &opened(second.local_addr().unwrap()));
+    assert_eq!(tcp_roundtrip(&mut second, b"two"), b"two");
+    let third = tcp_connect(addr);
+    wait_until("the third client in the accept queue", || {
+        accept_queue(addr) == 1
+    });
+    waits_until_the_first_leaves(&mut proc, first, third);
+    assert_eq!(accept_queue(addr), 0);
+    drop(second);
+    let out = proc.stop();
+    assert_eq!(out.stderr, "", "nobody refused");
+}
+
+/// 练习 2, the prediction: `ss` while the third client waits.
+fn tokio_transcripts() -> Vec<(&'static str, String)> {
+    if !tool_available("ss") {
+        return vec![("wait_ss", String::new())];
+    }
+    let (mut proc, addr) = start(example("ex_tokio_wait_for_slot"), &["--max-clients", "2"]);
+    let clients = silent_clients(addr, 3);
+    proc.next_line();
+    proc.next_line();
+    let text = listen_queue_ss(addr, 1);
+    drop(clients);
+    vec![("wait_ss", text)]
+}
+
+#[test]
+fn ex_tokio_transcripts() {
+    check(
+        "transcripts/exercises/tokio",
+        tokio_transcripts(),
+        "exercises",
     );
 }
