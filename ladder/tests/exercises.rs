@@ -17,6 +17,7 @@ mod threads_support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -553,6 +554,206 @@ fn ex_tokio_transcripts() {
     check(
         "transcripts/exercises/tokio",
         tokio_transcripts(),
+        "exercises",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 优雅地停止服务器（book/shutdown.md）
+
+const SIGTERM: i32 = 15;
+
+/// Sends `sig` to the process `pid` (our own child).
+fn send_signal(pid: u32, sig: i32) {
+    let pid = i32::try_from(pid).expect("a pid");
+    // SAFETY: kill() only sends a signal to our own child, which has not been waited for.
+    assert_eq!(unsafe { common::transcript::kill(pid, sig) }, 0, "send signal {sig}");
+}
+
+/// Whether a bytes-free read on `stream` sees the end of the stream (a FIN), as opposed to a reset
+/// or a timeout.
+fn reads_eof(stream: &mut TcpStream) -> bool {
+    stream.set_read_timeout(Some(STEP)).unwrap();
+    matches!(stream.read(&mut [0u8; 16]), Ok(0))
+}
+
+/// 练习 3: the asyncio server, on SIGTERM, stops accepting (a new connect is refused), says how
+/// many connections it is closing, echoes what has arrived, ends each connection with a FIN (the
+/// clients read EOF, not a reset), and exits 0 once they have closed. (echo_asyncio.py dies of
+/// SIGTERM: no line, status 143, and the check of the exit status fails.)
+#[test]
+fn ex_shutdown_asyncio_stops_gracefully_on_sigterm() {
+    let Some(cmd) = python_ladder("ex_shutdown_asyncio.py") else {
+        return;
+    };
+    let (mut proc, addr) = start(cmd, &[]);
+    let mut first = tcp_connect(addr);
+    expect_line(&mut proc, &opened(first.local_addr().unwrap()));
+    assert_eq!(tcp_roundtrip(&mut first, b"one"), b"one");
+    let mut second = tcp_connect(addr);
+    expect_line(&mut proc, &opened(second.local_addr().unwrap()));
+    let started = Instant::now();
+    send_signal(proc.pid(), SIGTERM);
+    expect_line(&mut proc, "收到 SIGTERM：不再接受新连接，正在关闭 2 个连接");
+    // The door is closed: a new client is refused at once.
+    let refused = TcpStream::connect_timeout(&addr, IO_TIMEOUT);
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "{refused:?}"
+    );
+    // Each open connection ends with a FIN: the clients read EOF, then close.
+    for stream in [&mut first, &mut second] {
+        assert!(reads_eof(stream), "a clean end of the stream");
+    }
+    drop(first);
+    drop(second);
+    let out = proc.finish();
+    assert!(out.status.success(), "exit status {:?}", out.status);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "it waited for the 5 s grace period: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.stdout.matches("连接关闭：").count(), 2, "{}", out.stdout);
+    assert_eq!(out.stderr, "");
+}
+
+/// 练习 3: a client that neither closes nor stops sending keeps its connection open past the
+/// lingering; the grace period ends it, and the server still exits 0, saying so on stderr.
+#[test]
+fn ex_shutdown_asyncio_ends_at_the_grace_period() {
+    let Some(cmd) = python_ladder("ex_shutdown_asyncio.py") else {
+        return;
+    };
+    let (mut proc, addr) = start(cmd, &["--grace", "1"]);
+    let mut chatty = tcp_connect(addr);
+    expect_line(&mut proc, &opened(chatty.local_addr().unwrap()));
+    // It never reads, so the server's writes block once the buffers fill: it cannot finish.
+    let writer = {
+        let mut stream = chatty.try_clone().unwrap();
+        std::thread::spawn(move || {
+            let chunk = [b'x'; 65536];
+            let deadline = Instant::now() + STEP;
+            while Instant::now() < deadline && stream.write_all(&chunk).is_ok() {}
+        })
+    };
+    wait_until("the server's send buffer is full", || {
+        send_queue_at(addr) > 0
+    });
+    send_signal(proc.pid(), SIGTERM);
+    let out = proc.finish();
+    assert!(out.status.success(), "exit status {:?}", out.status);
+    assert_eq!(out.stderr, "宽限期到了：强行关闭 1 个连接\n");
+    let _ = chatty.shutdown(std::net::Shutdown::Both);
+    writer.join().unwrap();
+}
+
+/// The bytes waiting in the send queue of the server's side of a connection to `addr` (IPv4): the
+/// tx_queue column of /proc/net/tcp for an established socket whose local port is the server's.
+fn send_queue_at(addr: SocketAddr) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port = format!(":{:04X}", addr.port());
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.len() > 4 && fields[1].ends_with(&port) && fields[3] == "01").then(|| {
+                let tx = fields[4].split(':').next().unwrap();
+                usize::from_str_radix(tx, 16).unwrap()
+            })
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The rx_queue (bytes received, not yet read) of every established server-side socket of the
+/// server on `addr` (IPv4), from /proc/net/tcp.
+fn unread_at(addr: SocketAddr) -> Vec<usize> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let port = format!(":{:04X}", addr.port());
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            (fields.len() > 4 && fields[1].ends_with(&port) && fields[3] == "01").then(|| {
+                let rx = fields[4].split(':').nth(1).unwrap();
+                usize::from_str_radix(rx, 16).unwrap()
+            })
+        })
+        .collect()
+}
+
+/// 练习 1: echo_pool --workers 1, two clients that have each typed a line (the second waits in
+/// the channel, its line unread), then Ctrl-C: the server counts both connections, finishes the
+/// first (which lingers 1 s: its client is not reading), then takes the second from the channel,
+/// echoes its line, and closes it; the second client gets its echo.
+/// 练习 2: ctrl_c_drop --handle killed with SIGTERM: no Drop, and the shell sees 143.
+fn shutdown_transcripts() -> Vec<(&'static str, String)> {
+    let mut cmd = example(POOL);
+    cmd.args(["127.0.0.1:0", "--workers", "1"]);
+    let mut server = ServerTerminal::start("cargo run --example echo_pool -- --workers 1", cmd);
+    let addr = server.addr;
+    let client = || {
+        let mut cmd = example("tcp_echo_client");
+        cmd.arg(addr.to_string());
+        Terminal::spawn(cmd)
+    };
+    let mut first = client();
+    first.type_line("我是第一个");
+    assert_eq!(first.next_line(), "我是第一个");
+    server.wait_for("Client Address");
+    let mut second = client();
+    second.type_line("我是第二个");
+    wait_until("the second line waits, unread, in the server's kernel", || {
+        unread_at(addr).contains(&15)
+    });
+    let status = server.signal_and_wait(SIGINT);
+    assert!(status.success(), "{}", server.transcript());
+    assert_eq!(second.next_line(), "我是第二个");
+    let (out, err) = second.end_input();
+    assert_eq!((out.as_str(), err.as_str()), ("我是第二个\n", ""));
+    let (out, err) = first.end_input();
+    assert_eq!((out.as_str(), err.as_str()), ("我是第一个\n", ""));
+    let typed = |text: &str| {
+        shell(
+            "cargo run --example tcp_echo_client",
+            &format!("{text}\n{text}\n"),
+        )
+    };
+    let pool = vec![
+        ("pool_server", ctrl_c_in(&server.transcript())),
+        ("pool_client1", typed("我是第一个")),
+        ("pool_client2", typed("我是第二个")),
+    ];
+
+    let mut cmd = example("ctrl_c_drop");
+    cmd.arg("--handle");
+    let mut drop_demo = Terminal::spawn(cmd);
+    let ready = drop_demo.next_line();
+    send_signal(drop_demo.pid(), SIGTERM);
+    let (out, err, status) = drop_demo.finish_with_status();
+    assert_eq!(out, format!("{ready}\n"), "no Drop line");
+    assert_eq!(err, "");
+    assert_eq!(status.signal(), Some(SIGTERM), "killed by SIGTERM");
+    let drop_text = shell("cargo run --example ctrl_c_drop -- --handle", &out) + &shell("echo $?", &format!("{}\n", 128 + SIGTERM));
+    let mut made = pool;
+    made.push(("drop_sigterm", drop_text));
+    made.push((
+        "drop_kill",
+        shell("kill -TERM $(pgrep -x ctrl_c_drop)", ""),
+    ));
+    made
+}
+
+#[test]
+fn ex_shutdown_transcripts() {
+    check(
+        "transcripts/exercises/shutdown",
+        shutdown_transcripts(),
         "exercises",
     );
 }
