@@ -628,7 +628,7 @@ fn ex_shutdown_asyncio_ends_at_the_grace_period() {
         return;
     };
     let (mut proc, addr) = start(cmd, &["--grace", "1"]);
-    let mut chatty = tcp_connect(addr);
+    let chatty = tcp_connect(addr);
     expect_line(&mut proc, &opened(chatty.local_addr().unwrap()));
     // It never reads, so the server's writes block once the buffers fill: it cannot finish.
     let writer = {
@@ -754,6 +754,183 @@ fn ex_shutdown_transcripts() {
     check(
         "transcripts/exercises/shutdown",
         shutdown_transcripts(),
+        "exercises",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 聊天室（book/chat.md）
+
+/// A chat client driven by the test: every read bounded by IO_TIMEOUT (tcp_connect sets it).
+struct Chatter {
+    reader: std::io::BufReader<TcpStream>,
+    /// Its address, as the server names it at first.
+    addr: String,
+}
+
+impl Chatter {
+    /// Connects and reads the welcome, which counts `online` people.
+    fn join(server: SocketAddr, online: usize) -> Chatter {
+        let stream = tcp_connect(server);
+        let addr = stream.local_addr().unwrap().to_string();
+        let mut c = Chatter {
+            reader: std::io::BufReader::new(stream),
+            addr,
+        };
+        let welcome = format!("*** 欢迎来到聊天室！你是 {}，现在共有 {online} 人在线\n", c.addr);
+        c.expect(&welcome);
+        c
+    }
+
+    fn line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut line = Vec::new();
+        self.reader
+            .read_until(b'\n', &mut line)
+            .unwrap_or_else(|e| panic!("{}: no line: {e}", self.addr));
+        assert!(line.ends_with(b"\n"), "{}: the stream ended", self.addr);
+        String::from_utf8(line).expect("UTF-8")
+    }
+
+    fn expect(&mut self, want: &str) {
+        let got = self.line();
+        assert_eq!(got, want, "{}", self.addr);
+    }
+
+    fn send(&mut self, text: &str) {
+        self.reader.get_mut().write_all(text.as_bytes()).unwrap();
+    }
+}
+
+/// `n` chatters join one after another; each sees the later ones join.
+fn chatters(server: SocketAddr, n: usize) -> Vec<Chatter> {
+    let mut all: Vec<Chatter> = Vec::new();
+    for k in 0..n {
+        let c = Chatter::join(server, k + 1);
+        for earlier in &mut all {
+            earlier.expect(&format!("*** {} 加入了聊天室\n", c.addr));
+        }
+        all.push(c);
+    }
+    all
+}
+
+/// 练习 1: `/nick 小明` renames: the others are told, the renamed one is told, and from then on
+/// its lines (and its leaving) carry the new name; a bad name and a taken name are refused with a
+/// line to the asker only. (chat_server relays `/nick 小明` as an ordinary line: the first
+/// expectation fails.)
+#[test]
+fn ex_chat_nick_renames_with_slash_nick() {
+    let (_proc, server) = start(example("ex_chat_nick"), &[]);
+    let mut c = chatters(server, 3);
+    let [a, b, third] = &mut c[..] else {
+        unreachable!("three chatters")
+    };
+    a.send("/nick 小明\n");
+    a.expect("*** 你现在叫 小明\n");
+    b.expect(&format!("*** {} 改名为 小明\n", a.addr));
+    third.expect(&format!("*** {} 改名为 小明\n", a.addr));
+    a.send("大家好\n");
+    b.expect("小明: 大家好\n");
+    third.expect("小明: 大家好\n");
+    // Refused names: told to the asker only (the others' next line is the next real message).
+    for (bad, why) in [
+        ("/nick ***\n", "名字里不能有冒号，也不能以 * 开头"),
+        ("/nick 小 明\n", "名字里不能有空白和控制字符"),
+        ("/nick 127.0.0.1:1\n", "名字里不能有冒号，也不能以 * 开头"),
+        ("/nick \x1b[2J\n", "名字里不能有空白和控制字符"),
+        ("/nick 一二三四五六七八九十一二三四五六七\n", "名字要有 1 到 16 个字符"),
+    ] {
+        b.send(bad);
+        b.expect(&format!("*** 没有改名：{why}\n"));
+    }
+    b.send("/nick 小明\n");
+    b.expect("*** 没有改名：`小明` 已经有人用了\n");
+    b.send("我还是我\n");
+    a.expect(&format!("{}: 我还是我\n", b.addr));
+    third.expect(&format!("{}: 我还是我\n", b.addr));
+    // Leaving is announced with the name.
+    let a = c.remove(0);
+    a.reader.get_ref().shutdown(std::net::Shutdown::Both).unwrap();
+    drop(a);
+    for other in &mut c {
+        other.expect("*** 小明 离开了聊天室\n");
+    }
+}
+
+/// 练习 2: with --rate 50 --burst 10, 60 lines sent at once reach another client no sooner than
+/// (60 - 10) / 50 = 1 s, all of them, in order, and the sender is not disconnected.
+/// (chat_server delivers them within milliseconds: the timing check fails.)
+#[test]
+fn ex_chat_rate_limit_slows_a_flooding_client() {
+    let (_proc, server) = start(
+        example("ex_chat_rate_limit"),
+        &["--rate", "50", "--burst", "10"],
+    );
+    let mut c = chatters(server, 2);
+    let flood: String = (0..60).map(|i| format!("第 {i} 行\n")).collect();
+    let started = Instant::now();
+    c[0].send(&flood);
+    let sender = c[0].addr.clone();
+    for i in 0..60 {
+        c[1].expect(&format!("{sender}: 第 {i} 行\n"));
+        if i == 9 {
+            // The burst: the first 10 lines need no waiting.
+            assert!(
+                started.elapsed() < Duration::from_millis(900),
+                "the burst was slowed: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(950),
+        "60 lines at 50 a second after a burst of 10 came in {took:?}"
+    );
+    // The flooder is still in the room.
+    c[1].send("慢一点\n");
+    let receiver = c[1].addr.clone();
+    c[0].expect(&format!("{receiver}: 慢一点\n"));
+}
+
+/// 练习 1: chat_server --max-clients 1 and a second chat_client: it is told the room is full and
+/// closed; the server says one line on stderr, and prints no Client Address for it.
+fn chat_transcripts() -> Vec<(&'static str, String)> {
+    let mut cmd = example("chat_server");
+    cmd.args(["127.0.0.1:0", "--max-clients", "1"]);
+    let mut server = ServerTerminal::start("cargo run --example chat_server -- --max-clients 1", cmd);
+    let addr = server.addr;
+    let client = || {
+        let mut cmd = example("chat_client");
+        cmd.arg(addr.to_string());
+        Terminal::spawn(cmd)
+    };
+    let mut first = client();
+    assert!(first.next_line().starts_with("*** 欢迎来到聊天室！"));
+    server.wait_for("Client Address");
+    let second = client();
+    server.wait_for("拒绝");
+    // Its stdin stays open, as in a terminal: it ends because the server closed the connection.
+    let mut second = second;
+    let (out, err, status) = second.finish_with_status();
+    assert!(status.success(), "{out}{err}");
+    let second_text = shell("cargo run --example chat_client", &(out + &err));
+    let (_, err) = first.end_input();
+    assert_eq!(err, "");
+    server.wait_for("连接关闭");
+    assert!(server.signal_and_wait(SIGINT).success());
+    vec![
+        ("full_server", ctrl_c_in(&server.transcript())),
+        ("full_second", second_text),
+    ]
+}
+
+#[test]
+fn ex_chat_transcripts() {
+    check(
+        "transcripts/exercises/chat",
+        chat_transcripts(),
         "exercises",
     );
 }
