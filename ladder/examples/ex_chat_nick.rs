@@ -566,12 +566,7 @@ fn serve(room: &Room, joined: Joined, stream: &Arc<TcpStream>, addr: SocketAddr,
     room.close(id, addr);
 }
 
-fn chat(
-    room: &Room,
-    joined: Joined,
-    stream: &Arc<TcpStream>,
-    max_line: usize,
-) -> Result<()> {
+fn chat(room: &Room, joined: Joined, stream: &Arc<TcpStream>, max_line: usize) -> Result<()> {
     let Joined { id, bye, inbox } = joined;
     let writer = thread::Builder::new().spawn({
         let (stream, bye) = (Arc::clone(stream), Arc::clone(&bye));
@@ -618,13 +613,7 @@ fn linger(mut stream: &TcpStream, deadline: Instant) {
 
 // ANCHOR: read
 /// 读线程：一行一行地读客户端发来的消息，转发给其他人，直到对方关闭连接。
-fn read_lines(
-    room: &Room,
-    id: u64,
-    stream: &TcpStream,
-    bye: &Bye,
-    max_line: usize,
-) -> Result<()> {
+fn read_lines(room: &Room, id: u64, stream: &TcpStream, bye: &Bye, max_line: usize) -> Result<()> {
     // 读超时当作“滴答”：read 最多等 TICK 就回来，看一眼该不该停下。别的线程没有办法打断阻塞的
     // read；用 shutdown(Read) 叫醒它也不行，那样就再也等不到客户端的 FIN 了（见 linger）。
     stream.set_read_timeout(Some(TICK))?;

@@ -83,7 +83,9 @@ fn serve(mut clnt: TcpStream, idle: Duration) -> Result<()> {
     clnt.set_write_timeout(Some(idle))?;
     let mut buf = [0u8; 1024];
     loop {
-        let n = clnt.read(&mut buf).map_err(|e| timed_out(e, "接收数据失败", idle))?;
+        let n = clnt
+            .read(&mut buf)
+            .map_err(|e| timed_out(e, "接收数据失败", idle))?;
         if n == 0 {
             return Ok(()); // 读到 0 字节：对方关闭了连接
         }
@@ -96,7 +98,10 @@ fn serve(mut clnt: TcpStream, idle: Duration) -> Result<()> {
 fn timed_out(err: std::io::Error, what: &str, idle: Duration) -> anyhow::Error {
     match err.kind() {
         ErrorKind::WouldBlock | ErrorKind::TimedOut => {
-            anyhow::anyhow!("闲置超时：{} 秒没有进展（--idle-timeout）", idle.as_secs_f64())
+            anyhow::anyhow!(
+                "闲置超时：{} 秒没有进展（--idle-timeout）",
+                idle.as_secs_f64()
+            )
         }
         _ => anyhow::Error::new(err).context(what.to_string()),
     }
@@ -154,7 +159,9 @@ fn parse_args() -> Result<Option<(SocketAddr, Duration)>> {
                     .ok()
                     .filter(|secs| (0.001..=86400.0).contains(secs))
                     .with_context(|| {
-                        format!("--idle-timeout 要写一个 0.001 到 86400 之间的秒数，而不是 `{value}`")
+                        format!(
+                            "--idle-timeout 要写一个 0.001 到 86400 之间的秒数，而不是 `{value}`"
+                        )
                     })?;
             }
             _ if arg.starts_with('-') => bail!("不认识的选项 {arg}：用 --help 查看用法"),

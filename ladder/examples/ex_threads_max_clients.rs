@@ -178,11 +178,10 @@ fn parse_args() -> Result<Option<(SocketAddr, usize)>> {
             "-h" | "--help" => return Ok(None),
             "--max-clients" => {
                 let value = args.next().context("--max-clients 后面要写一个个数")?;
-                max_clients = value
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .with_context(|| format!("--max-clients 要写一个正整数，而不是 `{value}`"))?;
+                max_clients =
+                    value.parse().ok().filter(|&n| n > 0).with_context(|| {
+                        format!("--max-clients 要写一个正整数，而不是 `{value}`")
+                    })?;
             }
             _ if arg.starts_with('-') => bail!("不认识的选项 {arg}：用 --help 查看用法"),
             _ if addr.is_some() => bail!("参数太多：只能给一个地址，例如 127.0.0.1:3214"),

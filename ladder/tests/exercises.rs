@@ -70,7 +70,9 @@ fn listen_queue_ss(addr: SocketAddr, queued: usize) -> String {
     let wanted = format!("LISTEN {queued} ");
     shell(
         "ss -tln 'sport = :3214'",
-        &ss_until(&["-tln", &filter], &mut ports, |text| text.contains(&wanted)),
+        &ss_until(&["-tln", &filter], &mut ports, |text| {
+            text.contains(&wanted)
+        }),
     )
 }
 
@@ -106,7 +108,10 @@ fn ex_iterative_transcripts() {
 /// gets its echo.)
 #[test]
 fn ex_iterative_idle_timeout_drops_a_silent_client_and_serves_the_next() {
-    let (mut proc, addr) = start(example("ex_iterative_idle_timeout"), &["--idle-timeout", "1"]);
+    let (mut proc, addr) = start(
+        example("ex_iterative_idle_timeout"),
+        &["--idle-timeout", "1"],
+    );
     let silent = tcp_connect(addr);
     let silent_addr = silent.local_addr().unwrap();
     expect_line(&mut proc, &opened(silent_addr));
@@ -129,7 +134,8 @@ fn ex_iterative_idle_timeout_drops_a_silent_client_and_serves_the_next() {
     assert_eq!(silent.read(&mut [0u8; 1]).unwrap(), 0);
     let out = proc.stop();
     assert!(
-        out.stderr.contains(&format!("断开 {silent_addr}：闲置超时")),
+        out.stderr
+            .contains(&format!("断开 {silent_addr}：闲置超时")),
         "{}",
         out.stderr
     );
@@ -140,7 +146,10 @@ fn ex_iterative_idle_timeout_drops_a_silent_client_and_serves_the_next() {
 /// as it likes; here, 3 s.
 #[test]
 fn ex_iterative_idle_timeout_is_beaten_by_a_trickling_client() {
-    let (mut proc, addr) = start(example("ex_iterative_idle_timeout"), &["--idle-timeout", "1"]);
+    let (mut proc, addr) = start(
+        example("ex_iterative_idle_timeout"),
+        &["--idle-timeout", "1"],
+    );
     let mut trickle = tcp_connect(addr);
     expect_line(&mut proc, &opened(trickle.local_addr().unwrap()));
     let mut second = tcp_connect(addr);
@@ -178,7 +187,10 @@ fn ex_iterative_socketserver_serves_a_second_client_only_after_the_first_leaves(
     let (mut proc, addr) = start(cmd, &[]);
     let mut first = tcp_connect(addr);
     expect_line(&mut proc, &opened(first.local_addr().unwrap()));
-    assert_eq!(tcp_roundtrip(&mut first, "你好\n".as_bytes()), "你好\n".as_bytes());
+    assert_eq!(
+        tcp_roundtrip(&mut first, "你好\n".as_bytes()),
+        "你好\n".as_bytes()
+    );
     let second = tcp_connect(addr);
     wait_until("the second client in the accept queue", || {
         accept_queue(addr) == 1
@@ -229,7 +241,11 @@ fn ex_threads_max_clients_closes_the_third_connection_and_serves_after_one_leave
     let third_addr = third.local_addr().unwrap();
     expect_line(&mut proc, &opened(third_addr));
     expect_line(&mut proc, &closed(third_addr));
-    assert_eq!(third.read(&mut [0u8; 1]).unwrap(), 0, "closed: end of stream");
+    assert_eq!(
+        third.read(&mut [0u8; 1]).unwrap(),
+        0,
+        "closed: end of stream"
+    );
     assert_eq!(thread_count(pid), 3, "main + one thread per served client");
     let first_addr = first.local_addr().unwrap();
     drop(first);
@@ -354,7 +370,9 @@ fn ex_thread_pool_shed_closes_a_connection_when_every_worker_and_the_queue_are_f
     let third_addr = third.local_addr().unwrap();
     third.set_read_timeout(Some(STEP)).unwrap();
     assert_eq!(
-        third.read(&mut [0u8; 1]).expect("the end of the stream, not a timeout"),
+        third
+            .read(&mut [0u8; 1])
+            .expect("the end of the stream, not a timeout"),
         0,
         "the third connection is closed at once"
     );
@@ -567,7 +585,11 @@ const SIGTERM: i32 = 15;
 fn send_signal(pid: u32, sig: i32) {
     let pid = i32::try_from(pid).expect("a pid");
     // SAFETY: kill() only sends a signal to our own child, which has not been waited for.
-    assert_eq!(unsafe { common::transcript::kill(pid, sig) }, 0, "send signal {sig}");
+    assert_eq!(
+        unsafe { common::transcript::kill(pid, sig) },
+        0,
+        "send signal {sig}"
+    );
 }
 
 /// Whether a bytes-free read on `stream` sees the end of the stream (a FIN), as opposed to a reset
@@ -616,7 +638,12 @@ fn ex_shutdown_asyncio_stops_gracefully_on_sigterm() {
         "it waited for the 5 s grace period: {:?}",
         started.elapsed()
     );
-    assert_eq!(out.stdout.matches("连接关闭：").count(), 2, "{}", out.stdout);
+    assert_eq!(
+        out.stdout.matches("连接关闭：").count(),
+        2,
+        "{}",
+        out.stdout
+    );
     assert_eq!(out.stderr, "");
 }
 
@@ -708,9 +735,10 @@ fn shutdown_transcripts() -> Vec<(&'static str, String)> {
     server.wait_for("Client Address");
     let mut second = client();
     second.type_line("我是第二个");
-    wait_until("the second line waits, unread, in the server's kernel", || {
-        unread_at(addr).contains(&15)
-    });
+    wait_until(
+        "the second line waits, unread, in the server's kernel",
+        || unread_at(addr).contains(&15),
+    );
     let status = server.signal_and_wait(SIGINT);
     assert!(status.success(), "{}", server.transcript());
     assert_eq!(second.next_line(), "我是第二个");
@@ -739,13 +767,11 @@ fn shutdown_transcripts() -> Vec<(&'static str, String)> {
     assert_eq!(out, format!("{ready}\n"), "no Drop line");
     assert_eq!(err, "");
     assert_eq!(status.signal(), Some(SIGTERM), "killed by SIGTERM");
-    let drop_text = shell("cargo run --example ctrl_c_drop -- --handle", &out) + &shell("echo $?", &format!("{}\n", 128 + SIGTERM));
+    let drop_text = shell("cargo run --example ctrl_c_drop -- --handle", &out)
+        + &shell("echo $?", &format!("{}\n", 128 + SIGTERM));
     let mut made = pool;
     made.push(("drop_sigterm", drop_text));
-    made.push((
-        "drop_kill",
-        shell("kill -TERM $(pgrep -x ctrl_c_drop)", ""),
-    ));
+    made.push(("drop_kill", shell("kill -TERM $(pgrep -x ctrl_c_drop)", "")));
     made
 }
 
@@ -777,7 +803,10 @@ impl Chatter {
             reader: std::io::BufReader::new(stream),
             addr,
         };
-        let welcome = format!("*** 欢迎来到聊天室！你是 {}，现在共有 {online} 人在线\n", c.addr);
+        let welcome = format!(
+            "*** 欢迎来到聊天室！你是 {}，现在共有 {online} 人在线\n",
+            c.addr
+        );
         c.expect(&welcome);
         c
     }
@@ -839,7 +868,10 @@ fn ex_chat_nick_renames_with_slash_nick() {
         ("/nick 小 明\n", "名字里不能有空白和控制字符"),
         ("/nick 127.0.0.1:1\n", "名字里不能有冒号，也不能以 * 开头"),
         ("/nick \x1b[2J\n", "名字里不能有空白和控制字符"),
-        ("/nick 一二三四五六七八九十一二三四五六七\n", "名字要有 1 到 16 个字符"),
+        (
+            "/nick 一二三四五六七八九十一二三四五六七\n",
+            "名字要有 1 到 16 个字符",
+        ),
     ] {
         b.send(bad);
         b.expect(&format!("*** 没有改名：{why}\n"));
@@ -851,7 +883,10 @@ fn ex_chat_nick_renames_with_slash_nick() {
     third.expect(&format!("{}: 我还是我\n", b.addr));
     // Leaving is announced with the name.
     let a = c.remove(0);
-    a.reader.get_ref().shutdown(std::net::Shutdown::Both).unwrap();
+    a.reader
+        .get_ref()
+        .shutdown(std::net::Shutdown::Both)
+        .unwrap();
     drop(a);
     for other in &mut c {
         other.expect("*** 小明 离开了聊天室\n");
@@ -899,7 +934,8 @@ fn ex_chat_rate_limit_slows_a_flooding_client() {
 fn chat_transcripts() -> Vec<(&'static str, String)> {
     let mut cmd = example("chat_server");
     cmd.args(["127.0.0.1:0", "--max-clients", "1"]);
-    let mut server = ServerTerminal::start("cargo run --example chat_server -- --max-clients 1", cmd);
+    let mut server =
+        ServerTerminal::start("cargo run --example chat_server -- --max-clients 1", cmd);
     let addr = server.addr;
     let client = || {
         let mut cmd = example("chat_client");
