@@ -1,0 +1,186 @@
+//! The exercises of the chapters 超时, 在线路上看见它 and UDP 深入 (the `## 练习` sections of
+//! book/timeouts.md, book/on-the-wire.md, book/udp-in-depth.md): each solution program
+//! (part2/examples/ex_*.rs) run as a process on loopback and checked for exactly what its exercise
+//! asks, and the expected observations of the exercises that ask the reader to predict, as
+//! transcripts under book/transcripts/exercises/<chapter>/. Regenerate those with
+//!
+//!     UPDATE_TRANSCRIPTS=1 cargo test -p part2 --test exercises_part2b
+//!
+//! and read the diff. (A file of its own, next to the exercises.rs of the chapters before these.)
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::transcript::{check, shell};
+use common::*;
+
+/// Starts `cmd` (a server, not yet given its address) on 127.0.0.1:0 with `args`.
+fn start(mut cmd: Command, args: &[&str]) -> (Proc, SocketAddr) {
+    cmd.arg("127.0.0.1:0").args(args);
+    start_server(cmd)
+}
+
+/// Reads the server's next line and checks that it is `expected`.
+fn expect_line(server: &mut Proc, expected: &str) {
+    let line = server.next_line();
+    if line != expected {
+        server.fail(&format!("expected the line {expected:?}, got {line:?}"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 超时（book/timeouts.md）
+
+/// The Python one-liner of 练习 1: a byte `a` every 0.5 s, ten times, then `\n`, then one recv.
+const TRICKLE: &str = "import socket, time; s = socket.create_connection(('127.0.0.1', 3214)); \
+                       [(s.send(b'a'), time.sleep(0.5)) for _ in range(10)]; s.send(b'\\n'); \
+                       print(s.recv(100))";
+
+/// 练习 1: the trickling client is never idle for 1 s, so line_echo_server --idle-timeout 1
+/// keeps it, and echoes its whole line once the newline comes.
+fn timeouts_trickle() -> String {
+    let Some(mut py) = python_plain() else {
+        return String::new();
+    };
+    let (mut proc, addr) = start(example("line_echo_server"), &["--idle-timeout", "1"]);
+    py.args(["-c", &TRICKLE.replace("3214", &addr.port().to_string())]);
+    let out = run(py, b"");
+    out.assert_success();
+    assert_eq!(out.stdout, "b'aaaaaaaaaa\\n'\n");
+    proc.next_line(); // Client Address
+    proc.next_line(); // 连接关闭
+    let server = proc.stop();
+    assert_eq!(server.stderr, "", "not disconnected");
+    shell(&format!("python3 -c \"{TRICKLE}\""), &out.stdout)
+}
+
+/// 练习 3: a connect with nobody listening is refused at once; against a listener that never
+/// accepts (listen(0): its accept queue holds one connection), the first client connects and
+/// then waits 5 s for its echo, the second cannot even connect and gives up after 5 s.
+fn timeouts_no_accept() -> Vec<(&'static str, String)> {
+    // Nobody listening: a port that was just free.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap();
+    drop(free);
+    let refused = run_example_client("line_echo_client", port, b"hi\n");
+    assert!(!refused.status.success());
+    let refused_text = shell(
+        "echo hi | cargo run --example line_echo_client",
+        &refused.stderr.replace(&port.port().to_string(), "3214"),
+    );
+
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    socket.listen(0).unwrap();
+    let addr = socket.local_addr().unwrap().as_socket().unwrap();
+    let mut texts = Vec::new();
+    for _ in 0..2 {
+        let started = Instant::now();
+        let out = run_example_client("line_echo_client", addr, b"hi\n");
+        let took = started.elapsed();
+        assert!(!out.status.success());
+        assert!(
+            took >= Duration::from_millis(4900) && took < Duration::from_secs(15),
+            "waited {took:?}: {}",
+            out.stderr
+        );
+        texts.push(out.stderr.replace(&addr.port().to_string(), "3214"));
+    }
+    assert_ne!(texts[0], texts[1], "two different failures");
+    let shown = "echo hi | cargo run --example line_echo_client";
+    drop(socket);
+    vec![
+        ("refused", refused_text),
+        (
+            "no_accept",
+            shell(shown, &texts[0]) + &shell(shown, &texts[1]),
+        ),
+    ]
+}
+
+#[test]
+fn ex_timeouts_transcripts() {
+    let mut made = vec![("trickle", timeouts_trickle())];
+    made.extend(timeouts_no_accept());
+    check("transcripts/exercises/timeouts", made, "exercises_part2b");
+}
+
+/// 练习 2: with --idle-timeout 1 --line-timeout 2, the client of 练习 1 (a byte every 0.3 s here,
+/// never idle for 1 s) is disconnected about 2 s after its first byte, with one line on stderr.
+/// (line_echo_server has no line timeout: it keeps the client, and the wait for 连接关闭 fails.)
+#[test]
+fn ex_timeouts_line_timeout_disconnects_a_trickling_client() {
+    let (mut proc, addr) = start(
+        example("ex_timeouts_line_timeout"),
+        &["--idle-timeout", "1", "--line-timeout", "2"],
+    );
+    let mut client = tcp_connect(addr);
+    let me = client.local_addr().unwrap();
+    expect_line(&mut proc, &format!("Client Address: {me}"));
+    let started = Instant::now();
+    // Trickle from a thread until the server closes the connection (a write fails) or 10 s pass.
+    let mut writer = client.try_clone().unwrap();
+    let trickler = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && writer.write_all(b"a").is_ok() {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    expect_line(&mut proc, &format!("连接关闭：{me}"));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(5),
+        "disconnected after {took:?}"
+    );
+    // The client sees the end (a FIN, or a reset if a byte was in flight): not an echo.
+    let mut buf = [0u8; 64];
+    let got = client.read(&mut buf);
+    assert!(matches!(got, Ok(0) | Err(_)), "{got:?}");
+    let _ = client.shutdown(std::net::Shutdown::Both);
+    trickler.join().unwrap();
+    let out = proc.stop();
+    assert_eq!(
+        out.stderr,
+        format!("断开 {me}：整行超时：2 秒内没有收全一行（--line-timeout）\n")
+    );
+}
+
+/// 练习 2: the line's deadline counts from its first byte, not from the line before: whole lines
+/// sent 1.5 s apart (--line-timeout 1, --idle-timeout 5) are all echoed; and a line that arrives
+/// in several pieces within the deadline is echoed whole.
+#[test]
+fn ex_timeouts_line_timeout_counts_from_the_first_byte_of_a_line() {
+    let (mut proc, addr) = start(
+        example("ex_timeouts_line_timeout"),
+        &["--idle-timeout", "5", "--line-timeout", "1"],
+    );
+    let mut client = tcp_connect(addr);
+    proc.next_line();
+    for i in 0..2 {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(1500)); // idle between lines: allowed
+        }
+        let line = format!("第 {i} 行\n");
+        assert_eq!(tcp_roundtrip(&mut client, line.as_bytes()), line.as_bytes());
+    }
+    client.write_all("一行".as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    client.write_all("分三次".as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    client.write_all("发来\n".as_bytes()).unwrap();
+    let whole = "一行分三次发来\n".as_bytes();
+    let mut echo = vec![0u8; whole.len()];
+    client.read_exact(&mut echo).unwrap();
+    assert_eq!(echo, whole);
+    drop(client);
+    proc.next_line();
+    let out = proc.stop();
+    assert_eq!(out.stderr, "");
+}
