@@ -8,6 +8,7 @@
 //!
 //! and read the diff. (A file of its own, next to the exercises.rs of the chapters before these.)
 
+mod closing_support;
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
@@ -16,6 +17,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use closing_support::{Ports, capture_or_skip, flags, normalize_packets};
 use common::transcript::{check, shell};
 use common::*;
 
@@ -183,4 +185,118 @@ fn ex_timeouts_line_timeout_counts_from_the_first_byte_of_a_line() {
     proc.next_line();
     let out = proc.stop();
     assert_eq!(out.stderr, "");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 在线路上看见它（book/on-the-wire.md）
+
+/// A port that was free a moment ago (tcpdump must be told the port before the programs start;
+/// another program may take it in between, and then the caller tries again).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// The RST that answers a SYN acknowledges the SYN's random sequence number plus one: shown as
+/// x+1, like the SYN-ACK's (normalize_packets leaves a RST's numbers alone).
+fn rst_ack_as_x_plus_1(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.split_once("Flags [R.], seq 0, ack ") {
+            Some((head, rest)) => {
+                let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+                format!("{head}Flags [R.], seq 0, ack x+1{}\n", &rest[digits..])
+            }
+            None => format!("{line}\n"),
+        })
+        .collect()
+}
+
+/// 练习 1: a connect to a port where nobody listens: the client's SYN, the kernel's RST, and the
+/// client's one line.
+fn wire_refused() -> Vec<(&'static str, String)> {
+    let port = free_port();
+    let Some(capture) = capture_or_skip(port) else {
+        return vec![("refused_tcpdump", String::new()), ("refused_client", String::new())];
+    };
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let out = run_example_client("tcp_echo_client", addr, b"hello\n");
+    let packets = capture.finish();
+    assert!(!out.status.success());
+    let shape: Vec<&str> = packets.iter().map(|p| flags(p)).collect();
+    assert_eq!(shape, ["S", "R."], "{packets:#?}");
+    vec![
+        (
+            "refused_tcpdump",
+            shell(
+                "sudo tcpdump -i lo -nn -t port 3214",
+                &rst_ack_as_x_plus_1(&normalize_packets(&packets, &mut Ports::new(port))),
+            ),
+        ),
+        (
+            "refused_client",
+            shell(
+                "echo hello | cargo run --example tcp_echo_client",
+                &out.stderr.replace(&port.to_string(), "3214"),
+            ),
+        ),
+    ]
+}
+
+/// 练习 2: the listener of the timeouts chapter's 练习 3 (listen(0), never accepts) and two runs
+/// of line_echo_client: the first is answered (SYN, SYN-ACK), the second's SYN is dropped and
+/// retransmitted every second (tcp_syn_linear_timeouts) until its 5 s connect timeout.
+fn wire_syn_retries() -> Vec<(&'static str, String)> {
+    let shown = "sudo tcpdump -i lo -nn -t 'port 3214 and tcp[tcpflags] & tcp-syn != 0'";
+    // Linux 6.5 and later retransmit a SYN the first tcp_syn_linear_timeouts times (default 4)
+    // after 1 s each, then double the wait; older kernels double it from the start (1 s, 2 s, 4 s).
+    // The book shows the default of a recent kernel: 5 SYNs in the 5 s of the client's timeout.
+    let linear = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_syn_linear_timeouts")
+        .ok()
+        .and_then(|t| t.trim().parse::<u32>().ok());
+    if linear != Some(4) {
+        eprintln!(
+            "!!! tcp_syn_linear_timeouts is {linear:?}, not 4 (Linux 6.5+): SKIPPING the SYN \
+             retransmission capture, whose count differs here !!!"
+        );
+        return vec![("syn_retries", String::new())];
+    }
+    for _ in 0..3 {
+        let port = free_port();
+        let Some(capture) = capture_or_skip(port) else {
+            return vec![("syn_retries", String::new())];
+        };
+        let socket =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        if socket.bind(&addr.into()).is_err() {
+            continue; // taken in between: another port
+        }
+        socket.listen(0).unwrap();
+        for _ in 0..2 {
+            let out = run_example_client("line_echo_client", addr, b"hi\n");
+            assert!(!out.status.success());
+        }
+        let packets: Vec<String> = capture
+            .finish()
+            .into_iter()
+            .filter(|p| flags(p).starts_with('S'))
+            .collect();
+        drop(socket);
+        let shape: Vec<&str> = packets.iter().map(|p| flags(p)).collect();
+        assert_eq!(shape, ["S", "S.", "S", "S", "S", "S", "S"], "{packets:#?}");
+        return vec![(
+            "syn_retries",
+            shell(shown, &normalize_packets(&packets, &mut Ports::new(port))),
+        )];
+    }
+    panic!("no free port for the capture in three tries");
+}
+
+#[test]
+fn ex_on_the_wire_transcripts() {
+    let mut made = wire_refused();
+    made.extend(wire_syn_retries());
+    check("transcripts/exercises/on-the-wire", made, "exercises_part2b");
 }
