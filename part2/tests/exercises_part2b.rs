@@ -300,3 +300,119 @@ fn ex_on_the_wire_transcripts() {
     made.extend(wire_syn_retries());
     check("transcripts/exercises/on-the-wire", made, "exercises_part2b");
 }
+
+// ---------------------------------------------------------------------------------------------
+// UDP 深入（book/udp-in-depth.md）
+
+/// Runs `cmd` with `input` on stdin, its stdout and stderr through one pipe (as a terminal shows
+/// them, interleaved in the order written); returns that text and whether it succeeded.
+fn run_merged(mut cmd: Command, input: &[u8]) -> (bool, String) {
+    use std::process::Stdio;
+    let (mut reader, writer) = std::io::pipe().unwrap();
+    cmd.stdin(Stdio::piped())
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer);
+    let mut child = cmd.spawn().expect("start the client");
+    drop(cmd);
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = reader.read_to_string(&mut text);
+        let _ = tx.send(text);
+    });
+    let text = rx.recv_timeout(STEP).unwrap_or_else(|_| {
+        let _ = child.kill();
+        panic!("the client did not finish in time")
+    });
+    (child.wait().unwrap().success(), text)
+}
+
+/// A UDP port on 127.0.0.1 where nobody is listening (it was free a moment ago).
+fn silent_udp_port() -> SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.local_addr().unwrap()
+}
+
+/// 练习 1: the flaky server and `--retries 0`: the 1st datagram (hello) is dropped and not sent
+/// again; the 2nd (你好) is answered twice; the 3rd (第三行) is answered after the duplicate of
+/// 你好 is ignored.
+fn udp_retries_0() -> String {
+    let (server, addr) = start(example("udp_flaky_echo_server"), &[]);
+    let mut cmd = example("udp_id_client");
+    cmd.args(["--retries", "0", &addr.to_string()]);
+    let (ok, text) = run_merged(cmd, "hello\n你好\n第三行\n".as_bytes());
+    assert!(ok, "{text}");
+    assert!(text.contains("你好\n") && text.contains("第三行\n") && !text.contains("hello\n"));
+    drop(server);
+    shell(
+        "printf 'hello\\n你好\\n第三行\\n' | cargo run --example udp_id_client -- --retries 0",
+        &text,
+    )
+}
+
+#[test]
+fn ex_udp_in_depth_transcripts() {
+    check(
+        "transcripts/exercises/udp-in-depth",
+        vec![("retries_0", udp_retries_0())],
+        "exercises_part2b",
+    );
+}
+
+/// 练习 2: with the wait doubled at each retry, `--timeout 0.5 --retries 2` and no server wait
+/// 0.5 + 1 + 2 = 3.5 s, and each retry says how long it waited. (udp_id_client waits 1.5 s and
+/// says 0.5 each time: both checks fail.)
+#[test]
+fn ex_udp_in_depth_backoff_doubles_the_wait_at_each_retry() {
+    let server = silent_udp_port();
+    let mut cmd = example("ex_udp_in_depth_backoff");
+    cmd.args(["--timeout", "0.5", "--retries", "2", &server.to_string()]);
+    let started = Instant::now();
+    let out = run(cmd, b"hello\n");
+    let took = started.elapsed();
+    out.assert_success();
+    assert_eq!(out.stdout, "");
+    assert_eq!(
+        out.stderr,
+        "（编号 1：0.5 秒内没有回复，第 1 次重发）\n\
+         （编号 1：1 秒内没有回复，第 2 次重发）\n\
+         （编号 1：发了 3 次，都没有收到回复：服务器可能没有运行，或者数据报都丢了）\n"
+    );
+    assert!(
+        took >= Duration::from_millis(3400) && took < Duration::from_secs(8),
+        "took {took:?}"
+    );
+}
+
+/// 练习 3: a connected client learns at once that nobody listens (the ICMP port unreachable is
+/// reported as ECONNREFUSED), instead of waiting 1 s four times; and it still copes with the
+/// flaky server. (udp_id_client takes 4 s and prints no refusal: the checks fail.)
+#[test]
+fn ex_udp_in_depth_connect_reports_econnrefused_at_once() {
+    let server = silent_udp_port();
+    let mut cmd = example("ex_udp_in_depth_connect");
+    cmd.arg(server.to_string());
+    let started = Instant::now();
+    let out = run(cmd, b"hello\n");
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        out.stderr,
+        format!(
+            "错误：{server} 拒绝了数据报（Connection refused：对方回了 ICMP 端口不可达，那个端口上\
+             没有程序在收）：服务器启动了吗？地址和端口对吗？\n"
+        )
+    );
+    assert!(took < Duration::from_millis(900), "took {took:?}");
+
+    let (server, addr) = start(example("udp_flaky_echo_server"), &[]);
+    let mut cmd = example("ex_udp_in_depth_connect");
+    cmd.arg(addr.to_string());
+    let out = run(cmd, "hello\n你好\n第三行\n".as_bytes());
+    out.assert_success();
+    assert_eq!(out.stdout, "hello\n你好\n第三行\n");
+    drop(server);
+}
