@@ -166,7 +166,10 @@ fn read_line(reader: &mut BufReader<TcpStream>, line: &mut Vec<u8>, config: &Con
             return Ok(()); // 读到 0 字节：对方关闭了连接
         }
         if config.line_timeout.is_some() && deadline.is_none() {
-            deadline = config.line_timeout.as_ref().map(|(t, _)| Instant::now() + *t);
+            deadline = config
+                .line_timeout
+                .as_ref()
+                .map(|(t, _)| Instant::now() + *t);
         }
         // 这一批字节里有换行符，就只取到它为止；剩下的是下一行的开头，留在 BufReader 里。
         let (used, done) = match buf.iter().position(|&b| b == b'\n') {

@@ -205,7 +205,9 @@ fn rst_ack_as_x_plus_1(text: &str) -> String {
     text.lines()
         .map(|line| match line.split_once("Flags [R.], seq 0, ack ") {
             Some((head, rest)) => {
-                let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+                let digits = rest
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(rest.len());
                 format!("{head}Flags [R.], seq 0, ack x+1{}\n", &rest[digits..])
             }
             None => format!("{line}\n"),
@@ -218,7 +220,10 @@ fn rst_ack_as_x_plus_1(text: &str) -> String {
 fn wire_refused() -> Vec<(&'static str, String)> {
     let port = free_port();
     let Some(capture) = capture_or_skip(port) else {
-        return vec![("refused_tcpdump", String::new()), ("refused_client", String::new())];
+        return vec![
+            ("refused_tcpdump", String::new()),
+            ("refused_client", String::new()),
+        ];
     };
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let out = run_example_client("tcp_echo_client", addr, b"hello\n");
@@ -298,7 +303,11 @@ fn wire_syn_retries() -> Vec<(&'static str, String)> {
 fn ex_on_the_wire_transcripts() {
     let mut made = wire_refused();
     made.extend(wire_syn_retries());
-    check("transcripts/exercises/on-the-wire", made, "exercises_part2b");
+    check(
+        "transcripts/exercises/on-the-wire",
+        made,
+        "exercises_part2b",
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
