@@ -909,14 +909,6 @@ fn ex_chat_rate_limit_slows_a_flooding_client() {
     let sender = c[0].addr.clone();
     for i in 0..60 {
         c[1].expect(&format!("{sender}: 第 {i} 行\n"));
-        if i == 9 {
-            // The burst: the first 10 lines need no waiting.
-            assert!(
-                started.elapsed() < Duration::from_millis(900),
-                "the burst was slowed: {:?}",
-                started.elapsed()
-            );
-        }
     }
     let took = started.elapsed();
     assert!(

@@ -415,7 +415,8 @@ fn ex_udp_in_depth_connect_reports_econnrefused_at_once() {
              没有程序在收）：服务器启动了吗？地址和端口对吗？\n"
         )
     );
-    assert!(took < Duration::from_millis(900), "took {took:?}");
+    // udp_id_client would wait 4 × 1 s; a connected one learns it at the first recv.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
 
     let (server, addr) = start(example("udp_flaky_echo_server"), &[]);
     let mut cmd = example("ex_udp_in_depth_connect");
