@@ -479,8 +479,8 @@ fn ex_event_loop_idle_timeout_closes_a_silent_client_and_keeps_a_trickling_one()
 }
 
 /// Runs the server `name` with --idle-timeout 1: a silent client is closed after about 1 s (and
-/// `why` is the reason on stderr), while a client that sends a byte every 0.3 s for 3 s gets each
-/// byte echoed and stays connected.
+/// `why` is the reason on stderr), while a client that sends a byte every 0.3 s (for 3 s at
+/// least) gets each byte echoed and stays connected.
 fn silent_closed_trickling_kept(name: &str, why: &str) {
     let (mut proc, addr) = start(example(name), &["--idle-timeout", "1"]);
     let started = Instant::now();
@@ -495,7 +495,8 @@ fn silent_closed_trickling_kept(name: &str, why: &str) {
         .set_read_timeout(Some(Duration::from_millis(300)))
         .unwrap();
     let mut silent_closed_after = None;
-    for _ in 0..10 {
+    // At least 10 rounds (3 s of trickling), at most 30; until the silent one is closed.
+    for round in 0..30 {
         assert_eq!(tcp_roundtrip(&mut trickle, b"a"), b"a");
         if silent_closed_after.is_none() {
             match silent.read(&mut [0u8; 1]) {
@@ -504,8 +505,11 @@ fn silent_closed_trickling_kept(name: &str, why: &str) {
                 Err(_) => {} // still open: the 0.3 s read timed out
             }
         }
+        if round >= 9 && silent_closed_after.is_some() {
+            break;
+        }
     }
-    let after = silent_closed_after.expect("the silent client was closed within 3 s");
+    let after = silent_closed_after.expect("the silent client was closed within 9 s");
     assert!(
         after >= Duration::from_millis(900),
         "closed too early: {after:?}"
@@ -608,7 +612,9 @@ fn ex_shutdown_asyncio_stops_gracefully_on_sigterm() {
     let Some(cmd) = python_ladder("ex_shutdown_asyncio.py") else {
         return;
     };
-    let (mut proc, addr) = start(cmd, &[]);
+    // A grace period well above what the test allows for the stop, so that "it did not wait for
+    // the grace period" holds on a loaded machine too.
+    let (mut proc, addr) = start(cmd, &["--grace", "20"]);
     let mut first = tcp_connect(addr);
     expect_line(&mut proc, &opened(first.local_addr().unwrap()));
     assert_eq!(tcp_roundtrip(&mut first, b"one"), b"one");
@@ -634,8 +640,8 @@ fn ex_shutdown_asyncio_stops_gracefully_on_sigterm() {
     let out = proc.finish();
     assert!(out.status.success(), "exit status {:?}", out.status);
     assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "it waited for the 5 s grace period: {:?}",
+        started.elapsed() < Duration::from_secs(10),
+        "it waited for the 20 s grace period: {:?}",
         started.elapsed()
     );
     assert_eq!(

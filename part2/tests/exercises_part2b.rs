@@ -138,7 +138,7 @@ fn ex_timeouts_line_timeout_disconnects_a_trickling_client() {
     expect_line(&mut proc, &format!("连接关闭：{me}"));
     let took = started.elapsed();
     assert!(
-        took >= Duration::from_millis(1900) && took < Duration::from_secs(5),
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(10),
         "disconnected after {took:?}"
     );
     // The client sees the end (a FIN, or a reset if a byte was in flight): not an echo.
