@@ -458,13 +458,73 @@ fn event_loop_transcripts() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// 练习 3: `ss -tln` for echo_mio (a backlog of 128, mio's fixed value) and for the solution
+/// (1024), each while it serves a client. Skipped (loudly) where net.core.somaxconn caps the
+/// backlog below 1024, which would show another number.
+fn event_loop_backlog_transcripts() -> Vec<(&'static str, String)> {
+    let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0);
+    let servers = [
+        ("backlog_echo_mio", "echo_mio", 128),
+        ("backlog_solution", "ex_event_loop_backlog", 1024),
+    ];
+    if somaxconn < 1024 || !tool_available("ss") {
+        eprintln!(
+            "!!! net.core.somaxconn is {somaxconn}, below 1024: SKIPPING the backlog transcripts !!!"
+        );
+        return servers.map(|(file, _, _)| (file, String::new())).to_vec();
+    }
+    servers
+        .map(|(file, name, backlog)| {
+            let (mut proc, addr) = start(example(name), &[]);
+            let mut client = tcp_connect(addr);
+            assert_eq!(tcp_roundtrip(&mut client, b"hello"), b"hello");
+            proc.next_line();
+            let mut ports = Ports::new(addr.port());
+            let filter = format!("sport = :{}", addr.port());
+            let text = ss_until(&["-tln", &filter], &mut ports, |t| t.contains("LISTEN 0 "));
+            assert!(
+                text.contains(&format!("LISTEN 0 {backlog} ")),
+                "{name}: {text}"
+            );
+            (file, shell("ss -tln 'sport = :3214'", &text))
+        })
+        .to_vec()
+}
+
 #[test]
 fn ex_event_loop_transcripts() {
-    check(
-        "transcripts/exercises/event-loop",
-        event_loop_transcripts(),
-        "exercises",
+    let mut made = event_loop_transcripts();
+    made.extend(event_loop_backlog_transcripts());
+    check("transcripts/exercises/event-loop", made, "exercises");
+}
+
+/// 练习 3: the solution listens with a backlog of 1024 and still echoes; 50 clients at once are
+/// all served. (echo_mio listens with 128: the backlog check fails.)
+#[test]
+fn ex_event_loop_backlog_listens_with_a_backlog_of_1024() {
+    if !tool_available("ss") {
+        return;
+    }
+    let (_proc, addr) = start(example("ex_event_loop_backlog"), &[]);
+    let mut ports = Ports::new(addr.port());
+    let filter = format!("sport = :{}", addr.port());
+    let text = closing_support::ss(&["-tln", &filter], &mut ports);
+    let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .map(|t| t.trim().parse().unwrap())
+        .unwrap();
+    let expected = 1024.min(somaxconn);
+    assert!(
+        text.contains(&format!(" {expected} 127.0.0.1:3214 ")),
+        "{text}"
     );
+    let mut clients: Vec<TcpStream> = (0..50).map(|_| tcp_connect(addr)).collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        let msg = format!("client {i}\n");
+        assert_eq!(tcp_roundtrip(c, msg.as_bytes()), msg.as_bytes());
+    }
 }
 
 /// 练习 2: with --idle-timeout 1, a silent client is closed after about 1 s, while a client that
