@@ -74,6 +74,8 @@ pub fn print_book(book_dir: &Path, out: &Path) -> Result<Printed> {
     browser.before_every_page("window.print = () => {};")?;
     browser.open(&server.url("print.html"))?;
     browser.eval("document.fonts.ready.then(() => true)")?;
+    // Paper cannot fold: the exercises' solutions (<details>, closed on screen) are printed open.
+    browser.eval("document.querySelectorAll('details').forEach(d => { d.open = true; }); true")?;
     browser.wait_until(
         "the images of print.html",
         "[...document.images].every(i => i.complete)",
