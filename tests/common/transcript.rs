@@ -220,6 +220,17 @@ impl Terminal {
     }
 
     pub fn finish(&mut self) -> (String, String) {
+        let (stdout, stderr, _) = self.finish_with_status();
+        (stdout, stderr)
+    }
+
+    /// The process id, e.g. to send it a signal other than Ctrl-C's SIGINT.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Like [`Terminal::finish`], and how it ended (e.g. killed by a signal).
+    pub fn finish_with_status(&mut self) -> (String, String, std::process::ExitStatus) {
         let deadline = std::time::Instant::now() + STEP;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -236,9 +247,9 @@ impl Terminal {
             .stderr
             .recv_timeout(left)
             .expect("stderr closed in time");
-        self.child.wait().expect("wait for the program");
+        let status = self.child.wait().expect("wait for the program");
         let stdout: String = self.seen.iter().map(|l| format!("{l}\n")).collect();
-        (stdout, stderr)
+        (stdout, stderr, status)
     }
 }
 
