@@ -1,4 +1,4 @@
-//! 练习答案（聊天室，练习 2）：`chat_server` 加上限流：每个人每秒最多说 `--rate` 行
+//! 练习答案（聊天室，练习 3）：`chat_server` 加上限流：每个人每秒最多说 `--rate` 行
 //! （令牌桶，最多攒 `--burst` 个令牌）。
 //!
 //! 运行：`cargo run --example ex_chat_rate_limit`（默认每秒 20 行，最多攒 100 个令牌）。
@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
@@ -30,8 +30,11 @@ use signal_hook::iterator::Signals;
 
 /// 没有给出地址时使用的默认地址：笔记里的端口 3214，只绑定回环地址。
 const DEFAULT_ADDR: &str = "127.0.0.1:3214";
-/// 每个客户端的发件箱最多排几行，可以用 --queue 修改。
+/// 一个写不进去（客户端不读）的客户端，发件箱里最多排几行，可以用 --queue 修改。
 const DEFAULT_QUEUE: usize = 64;
+/// 发件箱的硬上限是 --queue 的这么多倍：写线程只是一时没轮到运行（服务器忙不过来），
+/// 不是客户端不读，发件箱可以多排一些，但也有个头。
+const HARD_FACTOR: usize = 16;
 /// 一行最长多少字节（含末尾的 `\n`），可以用 --max-line 修改。
 const DEFAULT_MAX_LINE: usize = 1024;
 /// 最多同时连着多少个客户端，可以用 --max-clients 修改。
@@ -61,8 +64,8 @@ const USAGE: &str = "用法：ex_chat_rate_limit [地址] [--queue 行数] [--ma
 每个连接打开、关闭时各打印一行；按 Ctrl-C 或发 SIGTERM 优雅地关闭，再来一次就立即退出。
   地址                  要绑定的 IP:端口，默认 127.0.0.1:3214；127.0.0.1:0 让系统挑一个空闲端口，
                         IPv6 写成 [::1]:3214
-  --queue 行数          每个客户端的发件箱最多排多少行，1 到 65536，默认 64；
-                        发件箱满了（客户端读得太慢），服务器就断开这个客户端
+  --queue 行数          客户端不读（写不进去）时，它的发件箱最多排多少行，1 到 65536，默认 64；
+                        排满了，服务器就断开这个客户端。写得进去时最多排 16 倍
   --max-line 字节数     一行最长多少字节（含末尾的 \\n），1 到 1048576，默认 1024；
                         更长的一行让服务器断开这个客户端
   --max-clients 个数    最多同时连着多少个客户端，1 到 100000，默认 1000；满了以后，新来的连接
@@ -154,7 +157,7 @@ struct Room {
     log: Mutex<()>,
     /// 一个连接关闭时，通知等在这里的主线程（优雅关闭时，它等所有连接关完）。
     closed: Condvar,
-    /// 每个发件箱最多排几行（--queue）。
+    /// 写线程写不进去时，发件箱最多排几行（--queue）。
     queue: usize,
     /// 收到停止信号以后，最多再等多久（--grace）。
     grace: Duration,
@@ -182,7 +185,7 @@ struct Conn {
     joined: bool,
     /// 它的读线程还在读。
     reading: bool,
-    /// 和它的写线程共用：最后对它说的话。
+    /// 和它的写线程共用：发件箱的情况，最后对它说的话。
     bye: Arc<Bye>,
 }
 
@@ -193,9 +196,14 @@ struct Joined {
     inbox: Receiver<Line>,
 }
 
-/// 写线程在发件箱关闭以后要知道的事。
+/// 聊天室和一个写线程共用的事。
 #[derive(Default)]
 struct Bye {
+    /// 发件箱里排着几行（通道自己不说）：放进去之前加一，写线程取出来以后减一。
+    queued: AtomicUsize,
+    /// 写线程写不进去：它的上一次 write 等了一个 TICK，一个字节也没写出去（客户端不读，
+    /// 发送缓冲区满了）。写出去一点，就不算了。
+    stuck: AtomicBool,
     /// 最后对客户端说的一行：断开它的原因，或者“服务器正在关闭”。第一个原因算数。
     line: OnceLock<String>,
     /// 它因为跟不上被断开的时刻。
@@ -231,8 +239,8 @@ impl Room {
         }
         let id = state.next_id;
         state.next_id += 1;
-        // 发件箱：一个有界的通道，最多排 --queue 行。
-        let (outbox, inbox) = mpsc::sync_channel::<Line>(self.queue);
+        // 发件箱：一个有界的通道，最多排 --queue 的 HARD_FACTOR 倍行（见 deliver）。
+        let (outbox, inbox) = mpsc::sync_channel::<Line>(self.queue * HARD_FACTOR);
         let bye = Arc::new(Bye::default());
         let mut conn = Conn {
             addr,
@@ -249,6 +257,7 @@ impl Room {
             let online = 1 + state.conns.values().filter(|c| c.outbox.is_some()).count();
             let welcome = format!("*** 欢迎来到聊天室！你是 {addr}，现在共有 {online} 人在线\n");
             let _ = outbox.try_send(welcome.into_bytes().into()); // 新的发件箱是空的，放得下
+            bye.queued.fetch_add(1, Ordering::SeqCst);
             conn.outbox = Some(outbox);
             conn.joined = true;
             conn.reading = true;
@@ -380,16 +389,27 @@ impl Room {
 }
 
 // ANCHOR: deliver
-/// 把一行放进除了 `from` 以外每个人的发件箱。谁的发件箱满了，谁就是跟不上了：断开它，
-/// 马上告诉其他人它离开了。这里从不等待（`try_send`）：一个读得慢的客户端，
-/// 只会让它自己被断开，不会拖慢别人。
+/// 把一行放进除了 `from` 以外每个人的发件箱。谁跟不上了，就断开谁，马上告诉其他人它离开了。
+/// 跟不上：写线程写不进去（客户端不读），发件箱里又排了 `queue` 行；或者发件箱排满了硬上限。
+/// 这里从不等待（`try_send`）：一个读得慢的客户端，只会让它自己被断开，不会拖慢别人。
 fn deliver(state: &mut State, from: u64, line: &Line, queue: usize) {
     let mut dropped = Vec::new(); // 这一次被断开的人
     for (&id, conn) in &mut state.conns {
         let Some(outbox) = conn.outbox.as_ref().filter(|_| id != from) else {
             continue;
         };
-        match outbox.try_send(Arc::clone(line)) {
+        let bye = &conn.bye;
+        // 先加一再放：写线程取出它以后才会减一，计数不会小于 0。
+        let behind = bye.queued.fetch_add(1, Ordering::SeqCst);
+        let sent = if behind >= queue && bye.stuck.load(Ordering::SeqCst) {
+            Err(TrySendError::Full(Arc::clone(line))) // 对方不读，又落后了 queue 行
+        } else {
+            outbox.try_send(Arc::clone(line)) // 满了：落后到了硬上限
+        };
+        if sent.is_err() {
+            bye.queued.fetch_sub(1, Ordering::SeqCst);
+        }
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 let _ = conn.bye.line.set(format!(
@@ -635,7 +655,7 @@ fn read_lines(
     let mut late = 0; // 服务器开始停止以后，又读到了几行
     loop {
         if bye.slow_since.get().is_some() {
-            bail!("跟不上：发件箱里已经排满了 {} 行（--queue）", room.queue);
+            bail!("跟不上：落后超过 {} 行（--queue）", room.queue);
         }
         if !shut && room.stopping() {
             // 读超时改成 1 毫秒：接收缓冲区里有数据就马上读到，没有就很快返回。
@@ -700,6 +720,7 @@ fn write_lines(stream: &TcpStream, inbox: &Receiver<Line>, bye: &Bye) -> Result<
     // 写超时当作“滴答”：发送缓冲区满了，write 最多等 TICK 就回来，看看这个客户端是不是被断开了。
     stream.set_write_timeout(Some(TICK))?;
     for line in inbox {
+        bye.queued.fetch_sub(1, Ordering::SeqCst);
         if bye.slow_since.get().is_some() {
             break; // 它跟不上了：发件箱里剩下的行不再发
         }
@@ -716,9 +737,14 @@ fn write_lines(stream: &TcpStream, inbox: &Receiver<Line>, bye: &Bye) -> Result<
 fn send(mut stream: &TcpStream, mut bytes: &[u8], bye: &Bye) -> Result<()> {
     while !bytes.is_empty() {
         match stream.write(bytes) {
-            Ok(n) => bytes = &bytes[n..],
+            Ok(n) => {
+                bye.stuck.store(false, Ordering::SeqCst);
+                bytes = &bytes[n..];
+            }
             Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            // 等了一个 TICK，一个字节也没写出去：客户端不读，发送缓冲区满了。
             Err(err) if is_timeout(&err) => {
+                bye.stuck.store(true, Ordering::SeqCst);
                 if let Some(since) = bye.slow_since.get()
                     && since.elapsed() >= FINAL_LINE_TIMEOUT
                 {
