@@ -117,7 +117,8 @@ fn connect_from(target: SocketAddr, source: usize) -> Result<TcpStream> {
         let ip = Ipv4Addr::from(u32::from(Ipv4Addr::LOCALHOST) + source as u32);
         socket.bind(&SocketAddr::new(IpAddr::V4(ip), 0).into())?;
     }
-    socket.connect_timeout(&target.into(), Duration::from_secs(1))?;
+    // 3 秒：积压队列满时，内核丢掉 SYN，1 秒后重发一次；再等不到就算没有连上。
+    socket.connect_timeout(&target.into(), Duration::from_secs(3))?;
     socket.set_read_timeout(Some(Duration::from_secs(1)))?;
     socket.set_write_timeout(Some(Duration::from_secs(1)))?;
     Ok(socket.into())

@@ -197,7 +197,6 @@ fn a_flood_gets_a_thread_each_from_echo_threads() {
     let mut threads = 0;
     wait_until("echo_threads runs a thread for each of 200 connections", || {
         threads = status_kib(server.pid(), "Threads:");
-        eprintln!("threads {threads}");
         threads > 200
     });
     let out = attacker.finish();
