@@ -50,7 +50,7 @@ fn run() -> Result<()> {
     let mut sent = 0u64;
     let why = loop {
         if sent >= limit {
-            break "全部发完，服务器没有断开连接".to_string();
+            break "全部发完，服务器一直在收，没有断开连接".to_string();
         }
         if start.elapsed() >= seconds {
             break "时间到了，服务器没有断开连接，但也不再收了".to_string();
@@ -59,13 +59,17 @@ fn run() -> Result<()> {
             Ok(n) => sent += n as u64,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => break "服务器复位 (RST) 了连接".into(),
-            Err(e) if e.kind() == ErrorKind::BrokenPipe => break "服务器关闭了连接".into(),
+            // 对方关闭时接收缓冲区里还有没读的数据，内核发的是 RST：先报“连接被复位”，
+            // 再写就是“管道已断开”。两样都是“服务器断开了连接”。
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
+                break "服务器断开了连接：这一行它不收了".into();
+            }
             Err(e) => break format!("发送失败：{e}"),
         }
     };
+    say!("{why}")?;
     say!(
-        "发出一行没有换行符的 {:.1} MiB（{sent} 字节），用了 {:.1} 秒：{why}",
+        "一共发出 {:.1} MiB（没有一个换行符），用了 {:.1} 秒",
         sent as f64 / (1024.0 * 1024.0),
         start.elapsed().as_secs_f64()
     )?;

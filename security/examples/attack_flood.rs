@@ -92,10 +92,10 @@ fn run() -> Result<()> {
     let from = if sources == 1 {
         "一个源地址".to_string()
     } else {
-        format!("{sources} 个源地址")
+        format!(" {sources} 个源地址")
     };
     say!(
-        "从 {from}打开了 {connections} 个连接：服务器回显了 {} 个，关闭了 {} 个，{} 秒内没有回答 {} 个，没有连上 {not_connected} 个",
+        "从{from}打开了 {connections} 个连接：服务器回显了 {} 个，关闭了 {} 个，{} 秒内没有回答 {} 个，没有连上 {not_connected} 个",
         count(Answer::Echoed),
         count(Answer::Closed),
         ANSWER_WAIT.as_secs(),

@@ -86,11 +86,12 @@ fn run() -> Result<()> {
     }
     let times: Vec<Duration> = closed_at.iter().flatten().copied().collect();
     match (times.iter().min(), times.iter().max()) {
+        // 只说到整秒（“2 秒多”）：几十毫秒的出入每次都不一样，也不重要。
         (Some(first), Some(last)) => say!(
-            "服务器关闭了 {} 个，第一个在 {:.1} 秒，最后一个在 {:.1} 秒；{} 个一直开着",
+            "服务器关闭了 {} 个：第一个在 {} 秒多，最后一个在 {} 秒多；{} 个一直开着",
             times.len(),
-            first.as_secs_f64(),
-            last.as_secs_f64(),
+            first.as_secs(),
+            last.as_secs(),
             connections - times.len()
         )?,
         _ => say!(
