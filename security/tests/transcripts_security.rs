@@ -124,10 +124,12 @@ fn endless_line(made: &mut Made) {
     );
     let attack = attacker("attack_endless_line", naive.addr, &["--mib", "64"]);
     naive.wait_for("连接关闭");
-    let peak_mib = vm_hwm_kib(naive.pid()) / 1024 / 16 * 16;
+    // The exact peak differs a little from run to run: the transcript says what is certain.
+    let peak_kib = vm_hwm_kib(naive.pid());
+    assert!(peak_kib > 48 * 1024, "VmHWM {peak_kib} KiB");
     let memory = shell(
         "grep VmHWM /proc/$(pgrep -x line_echo_server)/status",
-        &format!("VmHWM:\t（{peak_mib} 多 MiB）\n"),
+        "VmHWM:\t（超过 48 MiB）\n",
     );
     made.push((
         "endless_naive_attack",
