@@ -72,7 +72,9 @@ fn loopback_only(text: &str) -> Result<SocketAddr> {
         format!("无法解析地址 `{text}`：写成 IP:端口，例如 127.0.0.1:3214（不接受主机名）")
     })?;
     if !addr.ip().is_loopback() {
-        bail!("拒绝攻击 {addr}：攻击程序只能对准本机回环地址（127.0.0.0/8 或 [::1]）上你自己的服务器");
+        bail!(
+            "拒绝攻击 {addr}：攻击程序只能对准本机回环地址（127.0.0.0/8 或 [::1]）上你自己的服务器"
+        );
     }
     Ok(addr)
 }
@@ -100,5 +102,7 @@ fn parse_args() -> Result<Option<SocketAddr>> {
             _ => target = Some(arg),
         }
     }
-    Ok(Some(loopback_only(target.as_deref().unwrap_or(DEFAULT_ADDR))?))
+    Ok(Some(loopback_only(
+        target.as_deref().unwrap_or(DEFAULT_ADDR),
+    )?))
 }

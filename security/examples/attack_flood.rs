@@ -130,7 +130,9 @@ fn loopback_only(text: &str) -> Result<SocketAddr> {
         format!("无法解析地址 `{text}`：写成 IP:端口，例如 127.0.0.1:3214（不接受主机名）")
     })?;
     if !addr.ip().is_loopback() {
-        bail!("拒绝攻击 {addr}：攻击程序只能对准本机回环地址（127.0.0.0/8 或 [::1]）上你自己的服务器");
+        bail!(
+            "拒绝攻击 {addr}：攻击程序只能对准本机回环地址（127.0.0.0/8 或 [::1]）上你自己的服务器"
+        );
     }
     Ok(addr)
 }
@@ -166,7 +168,9 @@ fn parse_args() -> Result<Option<(SocketAddr, usize, usize, Duration)>> {
                     .ok()
                     .filter(|s| (0.0..=60.0).contains(s))
                     .map(Duration::from_secs_f64)
-                    .with_context(|| format!("--seconds 要写 0 到 60 之间的秒数，而不是 `{value}`"))?;
+                    .with_context(|| {
+                        format!("--seconds 要写 0 到 60 之间的秒数，而不是 `{value}`")
+                    })?;
             }
             _ if arg.starts_with('-') => bail!("不认识的选项 {arg}：用 --help 查看用法"),
             _ if target.is_some() => bail!("参数太多：只能给一个地址，例如 127.0.0.1:3214"),

@@ -42,7 +42,11 @@ fn run() -> Result<()> {
         say!("{USAGE}")?;
         return Ok(());
     };
-    let local = if target.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" };
+    let local = if target.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    };
     let socket = UdpSocket::bind(local).context("无法绑定本地的 UDP 套接字")?;
     socket.set_read_timeout(Some(Duration::from_secs(1)))?;
     let me = socket.local_addr()?;
@@ -51,7 +55,9 @@ fn run() -> Result<()> {
     socket
         .send_to(&request, target)
         .with_context(|| format!("向 {target} 发送失败"))?;
-    say!("发出 {bytes} 字节，数据报上的源地址是 {me}（这个程序自己；攻击者会在这里写上受害者的地址）")?;
+    say!(
+        "发出 {bytes} 字节，数据报上的源地址是 {me}（这个程序自己；攻击者会在这里写上受害者的地址）"
+    )?;
     let mut buf = vec![0u8; 65536];
     match socket.recv_from(&mut buf) {
         Ok((n, from)) => {
@@ -76,7 +82,9 @@ fn loopback_only(text: &str) -> Result<SocketAddr> {
         format!("无法解析地址 `{text}`：写成 IP:端口，例如 127.0.0.1:3214（不接受主机名）")
     })?;
     if !addr.ip().is_loopback() {
-        bail!("拒绝攻击 {addr}：攻击程序只能对准本机回环地址（127.0.0.0/8 或 [::1]）上你自己的服务器");
+        bail!(
+            "拒绝攻击 {addr}：攻击程序只能对准本机回环地址（127.0.0.0/8 或 [::1]）上你自己的服务器"
+        );
     }
     Ok(addr)
 }
@@ -107,12 +115,17 @@ fn parse_args() -> Result<Option<(SocketAddr, usize)>> {
                     .parse()
                     .ok()
                     .filter(|n| (1..=1024).contains(n))
-                    .with_context(|| format!("--bytes 要写 1 到 1024 之间的整数，而不是 `{value}`"))?;
+                    .with_context(|| {
+                        format!("--bytes 要写 1 到 1024 之间的整数，而不是 `{value}`")
+                    })?;
             }
             _ if arg.starts_with('-') => bail!("不认识的选项 {arg}：用 --help 查看用法"),
             _ if target.is_some() => bail!("参数太多：只能给一个地址，例如 127.0.0.1:3214"),
             _ => target = Some(arg),
         }
     }
-    Ok(Some((loopback_only(target.as_deref().unwrap_or(DEFAULT_ADDR))?, bytes)))
+    Ok(Some((
+        loopback_only(target.as_deref().unwrap_or(DEFAULT_ADDR))?,
+        bytes,
+    )))
 }

@@ -56,7 +56,10 @@ fn run() -> Result<()> {
     } else {
         "一个字节也不发"
     };
-    say!("打开了 {connections} 个连接，拿住 {} 秒，{what}", hold.as_secs_f64())?;
+    say!(
+        "打开了 {connections} 个连接，拿住 {} 秒，{what}",
+        hold.as_secs_f64()
+    )?;
 
     let start = Instant::now();
     let mut closed_at: Vec<Option<Duration>> = vec![None; open.len()];
@@ -73,10 +76,10 @@ fn run() -> Result<()> {
             }
             let mut byte = [0u8; 1];
             let gone = match stream.read(&mut byte) {
-                Ok(0) => true,                                      // 服务器关闭了连接
-                Ok(_) => false,                                     // 回显了什么：不用管
+                Ok(0) => true,                                        // 服务器关闭了连接
+                Ok(_) => false,                                       // 回显了什么：不用管
                 Err(e) if e.kind() == ErrorKind::WouldBlock => false, // 还开着
-                Err(_) => true,                                     // 复位等错误
+                Err(_) => true,                                       // 复位等错误
             } || (send && stream.write_all(b"a").is_err());
             if gone {
                 *closed = Some(start.elapsed());
@@ -110,7 +113,9 @@ fn loopback_only(text: &str) -> Result<SocketAddr> {
         format!("无法解析地址 `{text}`：写成 IP:端口，例如 127.0.0.1:3214（不接受主机名）")
     })?;
     if !addr.ip().is_loopback() {
-        bail!("拒绝攻击 {addr}：攻击程序只能对准本机回环地址（127.0.0.0/8 或 [::1]）上你自己的服务器");
+        bail!(
+            "拒绝攻击 {addr}：攻击程序只能对准本机回环地址（127.0.0.0/8 或 [::1]）上你自己的服务器"
+        );
     }
     Ok(addr)
 }
@@ -145,7 +150,9 @@ fn parse_args() -> Result<Option<(SocketAddr, usize, Duration, bool)>> {
                     .parse()
                     .ok()
                     .filter(|n| (1..=1000).contains(n))
-                    .with_context(|| format!("--connections 要写 1 到 1000 之间的整数，而不是 `{value}`"))?;
+                    .with_context(|| {
+                        format!("--connections 要写 1 到 1000 之间的整数，而不是 `{value}`")
+                    })?;
             }
             "--seconds" => {
                 let value = args.next().context("--seconds 后面要写一个秒数")?;
@@ -154,7 +161,9 @@ fn parse_args() -> Result<Option<(SocketAddr, usize, Duration, bool)>> {
                     .ok()
                     .filter(|s| (0.1..=60.0).contains(s))
                     .map(Duration::from_secs_f64)
-                    .with_context(|| format!("--seconds 要写 0.1 到 60 之间的秒数，而不是 `{value}`"))?;
+                    .with_context(|| {
+                        format!("--seconds 要写 0.1 到 60 之间的秒数，而不是 `{value}`")
+                    })?;
             }
             _ if arg.starts_with('-') => bail!("不认识的选项 {arg}：用 --help 查看用法"),
             _ if target.is_some() => bail!("参数太多：只能给一个地址，例如 127.0.0.1:3214"),

@@ -42,10 +42,16 @@ fn run() -> Result<()> {
         say!("{USAGE}")?;
         return Ok(());
     };
-    let local = if target.is_ipv4() { "127.0.0.1:0" } else { "[::1]:0" };
+    let local = if target.is_ipv4() {
+        "127.0.0.1:0"
+    } else {
+        "[::1]:0"
+    };
     let socket = UdpSocket::bind(local).context("无法绑定本地的 UDP 套接字")?;
     // connect：只收 target 发来的数据报；那个端口上没有套接字时，send/recv 会报“连接被拒绝”。
-    socket.connect(target).with_context(|| format!("无法连接 {target}"))?;
+    socket
+        .connect(target)
+        .with_context(|| format!("无法连接 {target}"))?;
     socket.set_read_timeout(Some(PROBE_WAIT))?;
     say!("我是另一个进程，地址 {}", socket.local_addr()?)?;
     let before = probe(&socket)?;
@@ -92,7 +98,9 @@ fn loopback_only(text: &str) -> Result<SocketAddr> {
         format!("无法解析地址 `{text}`：写成 IP:端口，例如 127.0.0.1:3214（不接受主机名）")
     })?;
     if !addr.ip().is_loopback() {
-        bail!("拒绝攻击 {addr}：攻击程序只能对准本机回环地址（127.0.0.0/8 或 [::1]）上你自己的服务器");
+        bail!(
+            "拒绝攻击 {addr}：攻击程序只能对准本机回环地址（127.0.0.0/8 或 [::1]）上你自己的服务器"
+        );
     }
     Ok(addr)
 }
@@ -120,5 +128,7 @@ fn parse_args() -> Result<Option<SocketAddr>> {
             _ => target = Some(arg),
         }
     }
-    Ok(Some(loopback_only(target.as_deref().unwrap_or(DEFAULT_ADDR))?))
+    Ok(Some(loopback_only(
+        target.as_deref().unwrap_or(DEFAULT_ADDR),
+    )?))
 }

@@ -68,7 +68,10 @@ fn run() -> Result<()> {
             Err(e) => return Err(e).context("还没发满，服务器就断开了"),
         }
     }
-    say!("发出 {} KiB 的整行，一个回显也不读，现在发不动了", sent / 1024)?;
+    say!(
+        "发出 {} KiB 的整行，一个回显也不读，现在发不动了",
+        sent / 1024
+    )?;
     // 2. 每隔 100 毫秒试着再发一个字节：服务器断开以后，发送会失败（复位或管道已断开）。
     //    从发不动的那一刻算起（服务器那边写不动，比这还早一点）。
     let start = stalled_since.unwrap_or_else(Instant::now);
@@ -84,7 +87,10 @@ fn run() -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    say!("{} 秒后连接还开着：服务器一直在等我们读", wait.as_secs_f64())?;
+    say!(
+        "{} 秒后连接还开着：服务器一直在等我们读",
+        wait.as_secs_f64()
+    )?;
     Ok(())
 }
 // ANCHOR_END: run
@@ -95,7 +101,9 @@ fn loopback_only(text: &str) -> Result<SocketAddr> {
         format!("无法解析地址 `{text}`：写成 IP:端口，例如 127.0.0.1:3214（不接受主机名）")
     })?;
     if !addr.ip().is_loopback() {
-        bail!("拒绝攻击 {addr}：攻击程序只能对准本机回环地址（127.0.0.0/8 或 [::1]）上你自己的服务器");
+        bail!(
+            "拒绝攻击 {addr}：攻击程序只能对准本机回环地址（127.0.0.0/8 或 [::1]）上你自己的服务器"
+        );
     }
     Ok(addr)
 }
@@ -127,7 +135,9 @@ fn parse_args() -> Result<Option<(SocketAddr, Duration)>> {
                     .ok()
                     .filter(|s| (0.1..=60.0).contains(s))
                     .map(Duration::from_secs_f64)
-                    .with_context(|| format!("--seconds 要写 0.1 到 60 之间的秒数，而不是 `{value}`"))?;
+                    .with_context(|| {
+                        format!("--seconds 要写 0.1 到 60 之间的秒数，而不是 `{value}`")
+                    })?;
             }
             _ if arg.starts_with('-') => bail!("不认识的选项 {arg}：用 --help 查看用法"),
             _ if target.is_some() => bail!("参数太多：只能给一个地址，例如 127.0.0.1:3214"),

@@ -158,13 +158,20 @@ fn remove_stale_socket(path: &Path) -> Result<()> {
         Err(err) => return Err(err).with_context(|| format!("无法检查 {}", path.display())),
     };
     if !meta.file_type().is_socket() {
-        bail!("{} 已经存在，而且不是套接字文件：换一个路径", path.display());
+        bail!(
+            "{} 已经存在，而且不是套接字文件：换一个路径",
+            path.display()
+        );
     }
     let probe = UnixDatagram::unbound().context("无法创建套接字")?;
     match probe.connect(path) {
-        Err(err) if err.kind() == ErrorKind::ConnectionRefused => std::fs::remove_file(path)
-            .with_context(|| format!("无法删除 {}", path.display())),
-        _ => bail!("已经有程序在使用 {}：先结束它，或换一个路径", path.display()),
+        Err(err) if err.kind() == ErrorKind::ConnectionRefused => {
+            std::fs::remove_file(path).with_context(|| format!("无法删除 {}", path.display()))
+        }
+        _ => bail!(
+            "已经有程序在使用 {}：先结束它，或换一个路径",
+            path.display()
+        ),
     }
 }
 

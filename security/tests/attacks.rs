@@ -102,7 +102,11 @@ fn wait_for_lines(server: &mut Proc, prefix: &str, n: usize) {
 #[test]
 fn slowloris_holds_the_iterative_server_so_an_honest_client_waits() {
     let (mut server, addr) = start_example("echo_iterative", "127.0.0.1:0");
-    let attacker = attack("attack_slowloris", addr, &["--connections", "1", "--seconds", "2"]);
+    let attacker = attack(
+        "attack_slowloris",
+        addr,
+        &["--connections", "1", "--seconds", "2"],
+    );
     wait_for_lines(&mut server, "Client Address", 1); // the silent connection is being served
     let waited = honest_echo(addr);
     assert!(
@@ -117,7 +121,11 @@ fn slowloris_holds_the_iterative_server_so_an_honest_client_waits() {
 #[test]
 fn slowloris_against_echo_hardened_is_closed_by_the_idle_timeout() {
     let (mut server, addr) = hardened(&["--idle", "1", "--line-deadline", "1"]);
-    let attacker = attack("attack_slowloris", addr, &["--connections", "50", "--seconds", "3"]);
+    let attacker = attack(
+        "attack_slowloris",
+        addr,
+        &["--connections", "50", "--seconds", "3"],
+    );
     wait_for_lines(&mut server, "Client Address", 8);
     honest_during_attack(addr);
     let out = attacker.finish();
@@ -126,7 +134,11 @@ fn slowloris_against_echo_hardened_is_closed_by_the_idle_timeout() {
     peak_rss_is_bounded(&server);
     let log = server.stop();
     assert!(log.stderr.contains("1 秒没有收到数据（--idle）"), "{log:?}");
-    assert!(log.stderr.contains("这个 IP 已经有 8 个连接（--max-per-ip）"), "{log:?}");
+    assert!(
+        log.stderr
+            .contains("这个 IP 已经有 8 个连接（--max-per-ip）"),
+        "{log:?}"
+    );
 }
 
 #[test]
@@ -172,7 +184,13 @@ fn an_endless_line_fills_a_server_whose_limit_is_too_high() {
 fn an_endless_line_is_cut_at_max_line_by_echo_hardened() {
     let (server, addr) = hardened(&[]);
     let attackers: Vec<Proc> = (0..4)
-        .map(|_| attack("attack_endless_line", addr, &["--mib", "64", "--seconds", "3"]))
+        .map(|_| {
+            attack(
+                "attack_endless_line",
+                addr,
+                &["--mib", "64", "--seconds", "3"],
+            )
+        })
         .collect();
     honest_during_attack(addr);
     for attacker in attackers {
@@ -183,7 +201,8 @@ fn an_endless_line_is_cut_at_max_line_by_echo_hardened() {
     peak_rss_is_bounded(&server);
     let log = server.stop();
     assert!(
-        log.stderr.contains("一行超过 4096 字节还没有换行符（--max-line），开头是 \"xxxx"),
+        log.stderr
+            .contains("一行超过 4096 字节还没有换行符（--max-line），开头是 \"xxxx"),
         "{log:?}"
     );
 }
@@ -194,26 +213,43 @@ fn an_endless_line_is_cut_at_max_line_by_echo_hardened() {
 #[test]
 fn a_flood_gets_a_thread_each_from_echo_threads() {
     let (server, addr) = start_example("echo_threads", "127.0.0.1:0");
-    let attacker = attack("attack_flood", addr, &["--connections", "200", "--seconds", "3"]);
+    let attacker = attack(
+        "attack_flood",
+        addr,
+        &["--connections", "200", "--seconds", "3"],
+    );
     let mut threads = 0;
-    wait_until("echo_threads runs a thread for each of 200 connections", || {
-        threads = status_kib(server.pid(), "Threads:");
-        threads > 200
-    });
+    wait_until(
+        "echo_threads runs a thread for each of 200 connections",
+        || {
+            threads = status_kib(server.pid(), "Threads:");
+            threads > 200
+        },
+    );
     let out = attacker.finish();
     out.assert_success();
-    assert!(out.stdout.contains("服务器回显了 200 个，关闭了 0 个"), "{out:?}");
+    assert!(
+        out.stdout.contains("服务器回显了 200 个，关闭了 0 个"),
+        "{out:?}"
+    );
 }
 
 #[test]
 fn a_flood_from_one_address_meets_max_per_ip() {
     let (mut server, addr) = hardened(&[]);
-    let attacker = attack("attack_flood", addr, &["--connections", "200", "--seconds", "3"]);
+    let attacker = attack(
+        "attack_flood",
+        addr,
+        &["--connections", "200", "--seconds", "3"],
+    );
     wait_for_lines(&mut server, "Client Address", 8);
     honest_during_attack(addr);
     let out = attacker.finish();
     out.assert_success();
-    assert!(out.stdout.contains("服务器回显了 8 个，关闭了 192 个"), "{out:?}");
+    assert!(
+        out.stdout.contains("服务器回显了 8 个，关闭了 192 个"),
+        "{out:?}"
+    );
     peak_rss_is_bounded(&server);
     let log = server.stop();
     let refused = log.stderr.matches("（--max-per-ip）").count();
@@ -230,9 +266,16 @@ fn a_flood_from_many_addresses_meets_max_clients() {
     )
     .finish();
     out.assert_success();
-    assert!(out.stdout.contains("服务器回显了 64 个，关闭了 36 个"), "{out:?}");
+    assert!(
+        out.stdout.contains("服务器回显了 64 个，关闭了 36 个"),
+        "{out:?}"
+    );
     let log = server.stop();
-    assert_eq!(log.stderr.matches("（--max-clients）").count(), 36, "{log:?}");
+    assert_eq!(
+        log.stderr.matches("（--max-clients）").count(),
+        36,
+        "{log:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -242,8 +285,14 @@ fn udp_true_stops(server: Command, what: &str) {
     let (server, addr) = start_server(server);
     let out = attack("attack_udp_true", addr, &[]).finish();
     out.assert_success();
-    assert!(out.stdout.contains("发送 True 之前：服务器回显了 \"ping\""), "{what}: {out:?}");
-    assert!(out.stdout.contains("发送 True 之后：连接被拒绝"), "{what}: {out:?}");
+    assert!(
+        out.stdout.contains("发送 True 之前：服务器回显了 \"ping\""),
+        "{what}: {out:?}"
+    );
+    assert!(
+        out.stdout.contains("发送 True 之后：连接被拒绝"),
+        "{what}: {out:?}"
+    );
     let ended = server.finish(); // the server has exited on its own
     assert!(ended.status.success(), "{what}: {ended:?}");
 }
@@ -290,10 +339,14 @@ fn a_udp_echo_server_replies_to_the_source_address_written_in_the_datagram() {
         .and_then(|rest| rest.split('（').next())
         .expect("the program names its own address");
     assert!(
-        out.stdout.contains(&format!("收到 100 字节的回答：{addr} 把它发往 {me}")),
+        out.stdout
+            .contains(&format!("收到 100 字节的回答：{addr} 把它发往 {me}")),
         "{out:?}"
     );
-    assert!(out.stdout.contains("放大倍数（回答 / 请求）：1.0"), "{out:?}");
+    assert!(
+        out.stdout.contains("放大倍数（回答 / 请求）：1.0"),
+        "{out:?}"
+    );
     drop(server);
 }
 
@@ -343,7 +396,12 @@ fn the_attack_programs_refuse_targets_outside_loopback() {
         "attack_reflect",
         "attack_escape",
     ] {
-        for target in ["10.0.0.1:80", "[2001:db8::1]:7", "[::ffff:127.0.0.1]:3214", "0.0.0.0:3214"] {
+        for target in [
+            "10.0.0.1:80",
+            "[2001:db8::1]:7",
+            "[::ffff:127.0.0.1]:3214",
+            "0.0.0.0:3214",
+        ] {
             let mut cmd = example(name);
             cmd.arg(target);
             run(cmd, b"").assert_clean_failure("拒绝攻击");
@@ -369,4 +427,3 @@ fn the_attack_programs_bound_their_counts_and_times() {
         run(cmd, b"").assert_clean_failure(args[0]);
     }
 }
-

@@ -29,7 +29,10 @@ fn ex_security_flood_from_two_sources_gets_twice_max_per_ip() {
         .args(["--connections", "20", "--sources", "2", "--seconds", "0"]);
     let out = run(cmd, b"");
     out.assert_success();
-    assert!(out.stdout.contains("服务器回显了 16 个，关闭了 4 个"), "{out:?}");
+    assert!(
+        out.stdout.contains("服务器回显了 16 个，关闭了 4 个"),
+        "{out:?}"
+    );
     drop(server);
     check(
         "transcripts/exercises/security",
@@ -69,7 +72,10 @@ fn ex_security_safe_log_prints_no_escape_and_survives_invalid_utf8() {
     assert!(!out.stdout.contains('\x1b'), "{out:?}");
     assert!(out.stdout.contains("hello\\x1b[2J"), "{out:?}");
 
-    for (script, survives) in [("ex_security_safe_log.py", true), ("tcp_echo_server.py", false)] {
+    for (script, survives) in [
+        ("ex_security_safe_log.py", true),
+        ("tcp_echo_server.py", false),
+    ] {
         let mut cmd = if survives {
             python_security(script).unwrap()
         } else {

@@ -90,7 +90,8 @@ fn a_line_of_exactly_max_line_bytes_is_echoed_and_one_more_byte_closes() {
     while !server.next_line().starts_with("连接关闭") {}
     let log = server.stop();
     assert!(
-        log.stderr.contains("一行超过 64 字节还没有换行符（--max-line）"),
+        log.stderr
+            .contains("一行超过 64 字节还没有换行符（--max-line）"),
         "{log:?}"
     );
 }
@@ -140,7 +141,8 @@ fn a_silent_client_halfway_through_a_line_meets_the_line_deadline() {
     while !server.next_line().starts_with("连接关闭") {}
     let log = server.stop();
     assert!(
-        log.stderr.contains("一行 0.5 秒还没收完（--line-deadline），已经收到 6 字节"),
+        log.stderr
+            .contains("一行 0.5 秒还没收完（--line-deadline），已经收到 6 字节"),
         "{log:?}"
     );
 }
@@ -212,7 +214,9 @@ fn a_refused_connection_reads_eof_or_reset_at_once() {
     assert_eq!(tcp_roundtrip(&mut third, b"ok\n"), b"ok\n");
     let log = server.stop();
     assert_eq!(
-        log.stderr.matches("这个 IP 已经有 1 个连接（--max-per-ip）").count(),
+        log.stderr
+            .matches("这个 IP 已经有 1 个连接（--max-per-ip）")
+            .count(),
         1,
         "{log:?}"
     );
@@ -235,7 +239,10 @@ fn sigterm_finishes_the_connections_and_exits_0() {
     while line.starts_with("Client Address") {
         line = server.next_line();
     }
-    assert!(line.starts_with("收到 SIGTERM：不再接受新连接，正在关闭 1 个连接"), "{line}");
+    assert!(
+        line.starts_with("收到 SIGTERM：不再接受新连接，正在关闭 1 个连接"),
+        "{line}"
+    );
     let out = server.finish();
     assert!(out.status.success(), "{out:?}");
 }

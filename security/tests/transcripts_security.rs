@@ -131,10 +131,7 @@ fn endless_line(made: &mut Made) {
         "grep VmHWM /proc/$(pgrep -x line_echo_server)/status",
         "VmHWM:\t（超过 48 MiB）\n",
     );
-    made.push((
-        "endless_naive_attack",
-        blur(&attack, "一共发出") + &memory,
-    ));
+    made.push(("endless_naive_attack", blur(&attack, "一共发出") + &memory));
     made.push(("endless_naive_server", naive.transcript()));
 
     let mut hardened = server("cargo run --example echo_hardened", "echo_hardened", &[]);
@@ -155,7 +152,11 @@ fn vm_hwm_kib(pid: u32) -> u64 {
 
 fn flood(made: &mut Made) {
     let naive = server("cargo run --example echo_threads", "echo_threads", &[]);
-    let mut text = attacker("attack_flood", naive.addr, &["--connections", "200", "--seconds", "0"]);
+    let mut text = attacker(
+        "attack_flood",
+        naive.addr,
+        &["--connections", "200", "--seconds", "0"],
+    );
     made.push(("flood_naive", std::mem::take(&mut text)));
     drop(naive);
 
@@ -174,21 +175,33 @@ fn flood(made: &mut Made) {
 }
 
 fn udp(made: &mut Made) {
-    let mut naive = server("cargo run --example udp_echo_server", "udp_echo_server", &[]);
+    let mut naive = server(
+        "cargo run --example udp_echo_server",
+        "udp_echo_server",
+        &[],
+    );
     let attack = attacker("attack_udp_true", naive.addr, &[]);
     let status = naive.signal_and_wait(0);
-    assert!(status.success(), "the UDP server ended on its own: {status:?}");
+    assert!(
+        status.success(),
+        "the UDP server ended on its own: {status:?}"
+    );
     made.push(("udp_true_naive_attack", attack));
     made.push(("udp_true_naive_server", naive.transcript()));
 
     let hardened = server("cargo run --example echo_hardened", "echo_hardened", &[]);
     made.push((
         "udp_true_hardened",
-        attacker("attack_udp_true", hardened.addr, &[]) + &attacker("attack_reflect", hardened.addr, &[]),
+        attacker("attack_udp_true", hardened.addr, &[])
+            + &attacker("attack_reflect", hardened.addr, &[]),
     ));
     drop(hardened);
 
-    let mut naive = server("cargo run --example udp_echo_server", "udp_echo_server", &[]);
+    let mut naive = server(
+        "cargo run --example udp_echo_server",
+        "udp_echo_server",
+        &[],
+    );
     let attack = attacker("attack_reflect", naive.addr, &["--bytes", "100"]);
     naive.wait_for("Receive String");
     made.push(("reflect_attack", attack));
@@ -323,5 +336,9 @@ fn security_transcripts() {
     escape(&mut made);
     refuse(&mut made);
     unix(&mut made);
-    check("transcripts/security", made, "transcripts_security -p security");
+    check(
+        "transcripts/security",
+        made,
+        "transcripts_security -p security",
+    );
 }

@@ -33,7 +33,9 @@ fn is_root() -> bool {
     }
     let root = unsafe { getuid() } == 0;
     if !root {
-        eprintln!("!!! not root: SKIPPING the part of this test that runs a client as another user !!!");
+        eprintln!(
+            "!!! not root: SKIPPING the part of this test that runs a client as another user !!!"
+        );
     }
     root
 }
@@ -68,7 +70,10 @@ fn so_peercred_names_the_client_process() {
     let proc = Proc::spawn_with_stdin(client(&path), reader);
     let pid = proc.pid();
     let line = server.next_line();
-    assert!(line.starts_with(&format!("对方：pid {pid}，uid ")), "{line}");
+    assert!(
+        line.starts_with(&format!("对方：pid {pid}，uid ")),
+        "{line}"
+    );
     drop(writer);
     proc.finish().assert_success();
     drop(server);
@@ -82,7 +87,7 @@ fn another_user_cannot_connect_to_a_0600_socket_and_is_refused_by_uid_otherwise(
     let dir = open_dir();
     // 1. The file's permissions: nobody (uid 65534) may not even connect.
     let path = dir.path().join("guarded.sock");
-    let mut server = guarded(&path, &[]);
+    let server = guarded(&path, &[]);
     let mut cmd = client(&path);
     cmd.uid(65534).gid(65534);
     run(cmd, b"hi\n").assert_clean_failure("Permission denied");
@@ -95,6 +100,9 @@ fn another_user_cannot_connect_to_a_0600_socket_and_is_refused_by_uid_otherwise(
     let out = run(client(&path2), b"hi\n");
     assert!(!out.status.success() || out.stdout.is_empty(), "{out:?}");
     let log = server.stop();
-    assert!(log.stderr.contains("：只允许 uid 65534（--allow-uid）"), "{log:?}");
+    assert!(
+        log.stderr.contains("：只允许 uid 65534（--allow-uid）"),
+        "{log:?}"
+    );
     assert!(log.stderr.contains("uid 0，gid 0"), "{log:?}");
 }
