@@ -409,6 +409,11 @@ fn the_attack_programs_refuse_targets_outside_loopback() {
         let mut cmd = example(name);
         cmd.arg("localhost:3214");
         run(cmd, b"").assert_clean_failure("不接受主机名");
+        let mut cmd = example(name);
+        cmd.arg("--help");
+        let out = run(cmd, b"");
+        out.assert_success();
+        assert!(out.stdout.starts_with("用法："), "{name} --help: {out:?}");
     }
 }
 
