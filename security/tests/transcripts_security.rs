@@ -16,6 +16,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::process::Command;
 
 use common::transcript::{ServerTerminal, check, normalize_clients, shell};
 use common::*;
@@ -268,6 +269,73 @@ fn hide_pids(text: &str) -> String {
     out + rest
 }
 
+/// Part I's unix_echo_server started under umask 000, and a client of another user (nobody)
+/// that it serves: the naive side of attack seven. Root only (to switch users).
+fn unix_naive(made: &mut Made) {
+    use std::os::unix::process::CommandExt;
+    unsafe extern "C" {
+        fn getuid() -> u32;
+        fn umask(mask: u32) -> u32;
+    }
+    // SAFETY: getuid has no side effects.
+    if unsafe { getuid() } != 0 {
+        eprintln!("!!! not root: SKIPPING the transcript of another user's client !!!");
+        made.push(("unix_naive_server", String::new()));
+        made.push(("unix_naive_client", String::new()));
+        return;
+    }
+    let dir = tempdir();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let path = dir.path().join("socket-book-echo.sock");
+    let shown_path = "/tmp/socket-book-echo.sock";
+    let hide = |text: &str| text.replace(&path.display().to_string(), shown_path);
+    let mut cmd = example("unix_echo_server");
+    cmd.arg(&path);
+    // SAFETY: umask is async-signal-safe, as pre_exec requires; it only changes the child's mask.
+    unsafe {
+        cmd.pre_exec(|| {
+            umask(0);
+            Ok(())
+        });
+    }
+    let mut server = Proc::spawn(cmd, None);
+    server.next_line();
+    let mode = Command::new("stat")
+        .args(["-c", "%A"])
+        .arg(&path)
+        .output()
+        .expect("run stat");
+    let mode = String::from_utf8_lossy(&mode.stdout).into_owned();
+    assert!(mode.starts_with("srwxrwxrwx"), "{mode}");
+    let mut other = example("unix_echo_client");
+    other.arg(&path).uid(65534).gid(65534);
+    let out = run(other, b"hello\n");
+    out.assert_success();
+    let log = server.finish();
+    log.assert_success();
+    made.push((
+        "unix_naive_server",
+        hide(&shell(
+            &format!("umask 000; cargo run --example unix_echo_server -- {shown_path}"),
+            &log.stdout,
+        )),
+    ));
+    made.push((
+        "unix_naive_client",
+        hide(
+            &(shell(&format!("stat -c %A {shown_path}"), &mode)
+                + &shell(
+                    &format!("sudo -u nobody target/debug/examples/unix_echo_client {shown_path}"),
+                    &format!("hello\n{}", out.stdout),
+                )),
+        ),
+    ));
+}
+
 fn unix(made: &mut Made) {
     let dir = tempdir();
     std::fs::set_permissions(
@@ -335,6 +403,7 @@ fn security_transcripts() {
     udp(&mut made);
     escape(&mut made);
     refuse(&mut made);
+    unix_naive(&mut made);
     unix(&mut made);
     check(
         "transcripts/security",
