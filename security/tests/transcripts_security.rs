@@ -7,8 +7,8 @@
 //! and read the diff. Normalized: the server's port is shown as 3214 and the clients' ports as
 //! 54321, 54322, ... in the order they first appear; a temporary directory as /tmp. A server's
 //! terminal shows its stdout and stderr through one pipe, in the order it wrote them. Control
-//! characters that a naive server printed raw are shown as the Unicode symbols for them (ESC as
-//! ␛, BEL as ␇), so that the transcript itself stays printable.
+//! characters that a naive server printed raw are shown in caret notation, as `cat -v` does (ESC
+//! as ^[, BEL as ^G), so that the transcript itself stays printable.
 //!
 //! Needs the Part I and Part II examples (which `cargo test` at the root builds) and python3.
 
@@ -44,14 +44,14 @@ fn server(shown: &str, name: &str, args: &[&str]) -> ServerTerminal {
     ServerTerminal::start(shown, cmd)
 }
 
-/// Control characters as the symbols that name them (U+2400 + the code), so a transcript of
-/// what a naive server printed raw stays printable.
+/// Control characters in caret notation, as `cat -v` shows them (ESC as ^[, BEL as ^G), so a
+/// transcript of what a naive server printed raw stays printable (and every font has the glyphs).
 fn visible(text: &str) -> String {
     text.chars()
         .map(|c| match c {
-            '\n' => c,
-            c if (c as u32) < 0x20 => char::from_u32(0x2400 + c as u32).unwrap(),
-            c => c,
+            '\n' => c.to_string(),
+            c if (c as u32) < 0x20 => format!("^{}", char::from(c as u8 + 0x40)),
+            c => c.to_string(),
         })
         .collect()
 }
