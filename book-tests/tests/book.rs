@@ -175,6 +175,8 @@ fn every_example_transcript_and_image_is_shown_by_a_chapter() {
         ("ladder/examples", "rs", "../ladder/examples/"),
         ("ladder/examples", "py", "../ladder/examples/"),
         ("bench/examples", "rs", "../bench/examples/"),
+        ("security/examples", "rs", "../security/examples/"),
+        ("security/examples", "py", "../security/examples/"),
         ("book/transcripts", "txt", "transcripts/"),
         ("book/images", "svg", "images/"),
     ];
