@@ -5,10 +5,7 @@
 //! 每个读、写、连接请求都有超时；回显不对、连接被关闭，都说清楚是哪个连接、第几条。
 //!
 //! 运行（先在另一个终端启动一个回显服务器，例如 `cargo run --release --example echo_tokio`）：
-//!
-//! ```text
-//! cargo run --release --example ex_performance_mini_bench -- 127.0.0.1:3214 --connections 10 --duration 3
-//! ```
+//! `cargo run --release --example ex_performance_mini_bench -- 127.0.0.1:3214 --connections 10 --duration 3`
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};

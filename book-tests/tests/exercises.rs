@@ -37,7 +37,7 @@ const PAGE: &str = "exercises.md";
 /// Where the transcripts of observation exercises live, relative to book/.
 const TRANSCRIPTS: &str = "transcripts/exercises/";
 /// The packages whose examples/ may hold solutions, relative to the repository root.
-const PACKAGES: [&str; 4] = [".", "part2", "ladder", "bench"];
+const PACKAGES: [&str; 5] = [".", "part2", "ladder", "bench", "security"];
 const DIFFICULTIES: [&str; 3] = ["（★）", "（★★）", "（★★★）"];
 
 #[derive(Debug, PartialEq)]

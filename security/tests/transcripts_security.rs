@@ -129,7 +129,7 @@ fn endless_line(made: &mut Made) {
     let peak_kib = vm_hwm_kib(naive.pid());
     assert!(peak_kib > 48 * 1024, "VmHWM {peak_kib} KiB");
     let memory = shell(
-        "grep VmHWM /proc/$(pgrep -x line_echo_server)/status",
+        "grep VmHWM /proc/$(pgrep -f examples/line_echo_server)/status",
         "VmHWM:\t（超过 48 MiB）\n",
     );
     made.push(("endless_naive_attack", blur(&attack, "一共发出") + &memory));
@@ -212,7 +212,10 @@ fn udp(made: &mut Made) {
 fn escape(made: &mut Made) {
     if let Some(mut python) = python("tcp_echo_server.py") {
         python.arg("127.0.0.1:0");
-        let mut naive = ServerTerminal::start("python3 examples/python/tcp_echo_server.py", python);
+        let mut naive = ServerTerminal::start(
+            "python3 examples/python/tcp_echo_server.py 127.0.0.1:3214",
+            python,
+        );
         let attack = attacker("attack_escape", naive.addr, &[]);
         let status = naive.signal_and_wait(0);
         assert!(status.success(), "{status:?}");
@@ -320,7 +323,7 @@ fn unix_naive(made: &mut Made) {
     made.push((
         "unix_naive_server",
         hide(&shell(
-            &format!("umask 000; cargo run --example unix_echo_server -- {shown_path}"),
+            &format!("(umask 000; cargo run --example unix_echo_server -- {shown_path})"),
             &log.stdout,
         )),
     ));
