@@ -90,13 +90,23 @@ fn id_client_session(mut cmd: Command, typed: &[&str]) -> String {
     text
 }
 
-/// A server in one terminal (stopped with Ctrl-C at the end), the ID client in the other.
-fn server_and_id_client(server_shown: &str, server: Command, typed: &[&str]) -> (String, String) {
+/// A server in one terminal (stopped with Ctrl-C at the end), the ID client in the other. The
+/// server prints one line per datagram it gets (`datagrams` in all), after it has answered: the
+/// test waits for them before it presses Ctrl-C, or a reply could beat the server's last line.
+fn server_and_id_client(
+    server_shown: &str,
+    server: Command,
+    typed: &[&str],
+    datagrams: usize,
+) -> (String, String) {
     let mut terminal = Terminal::spawn(server);
     let addr: SocketAddr = terminal.next_line().parse().expect("the server's address");
     let mut client = example("udp_id_client");
     client.arg(addr.to_string());
     let client_text = id_client_session(client, typed);
+    for _ in 0..datagrams {
+        terminal.next_line();
+    }
     let (stdout, stderr) = terminal.interrupt();
     assert_eq!(stderr, "", "the server complained");
     (
@@ -145,6 +155,7 @@ fn id_with_echo_server() -> Made {
         "cargo run --example udp_echo_server",
         server,
         &["hello", "你好，世界", "True"],
+        3,
     );
     vec![("id_echo_server", server), ("id_echo_client", client)]
 }
@@ -156,6 +167,7 @@ fn id_with_flaky_server() -> Made {
         "cargo run --example udp_flaky_echo_server",
         server,
         &["hello", "你好", "第三行"],
+        5,
     );
     vec![("id_flaky_server", server), ("id_flaky_client", client)]
 }
