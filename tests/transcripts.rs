@@ -359,6 +359,9 @@ fn stopped_first(shown: &str, cmd: Command) -> (String, u16) {
     });
     client.type_line("hello");
     assert_eq!(client.next_line(), "hello");
+    // The server echoes first and prints after: wait for its line (the note's Python server
+    // spells it "Recieve Data") before Ctrl-C, or the echo could beat it.
+    while !server.next_line().ends_with("Data: hello") {}
     let (stdout, stderr) = server.interrupt();
     // The client's Ctrl-D: it closes its side, after the server's.
     client.end_input();
