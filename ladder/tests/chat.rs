@@ -182,16 +182,6 @@ fn wait_for_lines(server: &mut Proc, prefix: &str, n: usize) {
     }
 }
 
-/// The server's resident memory, in KiB (/proc/PID/status, VmRSS).
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status")
-}
-
 fn signal(proc: &Proc, sig: i32) {
     let pid = i32::try_from(proc.pid()).unwrap();
     // SAFETY: kill() only sends a signal to our own child, which has not been waited for.
@@ -382,7 +372,7 @@ fn a_client_that_never_reads_is_disconnected_and_the_room_goes_on() {
         let Some((mut proc, addr)) = server.start(&["--max-line", "65536"]) else {
             continue;
         };
-        let rss_before = rss_kib(proc.pid());
+        let rss_before = status_kib(proc.pid(), "VmRSS:");
         // The slow one never reads, not even its welcome.
         let mut talker = Client::join(addr, 1);
         let slow = tcp_connect(addr);
@@ -419,7 +409,7 @@ fn a_client_that_never_reads_is_disconnected_and_the_room_goes_on() {
             sent += BATCH;
         }
         // Its queue was bounded, so the server's memory was too.
-        let grown = rss_kib(proc.pid()).saturating_sub(rss_before);
+        let grown = status_kib(proc.pid(), "VmRSS:").saturating_sub(rss_before);
         // It can read now: what was written to it before it fell behind, in order, then why.
         let mut slow = Client::new(slow);
         slow.expect(&welcome(&slow_name, 2));

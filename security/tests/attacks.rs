@@ -69,17 +69,6 @@ fn honest_during_attack(server: SocketAddr) -> Duration {
     slowest
 }
 
-/// A field of /proc/PID/status in KiB (e.g. "VmHWM:", the peak resident set size).
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
-
 fn peak_rss_is_bounded(server: &Proc) {
     let peak = status_kib(server.pid(), "VmHWM:");
     eprintln!("echo_hardened peak RSS (VmHWM): {peak} KiB");

@@ -126,7 +126,7 @@ fn endless_line(made: &mut Made) {
     let attack = attacker("attack_endless_line", naive.addr, &["--mib", "64"]);
     naive.wait_for("连接关闭");
     // The exact peak differs a little from run to run: the transcript says what is certain.
-    let peak_kib = vm_hwm_kib(naive.pid());
+    let peak_kib = status_kib(naive.pid(), "VmHWM:");
     assert!(peak_kib > 48 * 1024, "VmHWM {peak_kib} KiB");
     let memory = shell(
         "grep VmHWM /proc/$(pgrep -f examples/line_echo_server)/status",
@@ -140,15 +140,6 @@ fn endless_line(made: &mut Made) {
     hardened.wait_for("连接关闭");
     made.push(("endless_hardened_attack", blur(&attack, "一共发出")));
     made.push(("endless_hardened_server", hardened.transcript()));
-}
-
-fn vm_hwm_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("a VmHWM line")
 }
 
 fn flood(made: &mut Made) {

@@ -724,3 +724,17 @@ pub fn two_signals_with_stdout_blocked(mut cmd: Command, what: &str) -> ExitStat
     drop(reader);
     status
 }
+
+// ---------------------------------------------------------------------------------------------
+// Reading a process's memory from /proc.
+
+/// A field of /proc/PID/status in KiB (e.g. "VmHWM:", the peak resident set size).
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
